@@ -1,0 +1,323 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from ansible.errors import AnsibleFilterError
+from connection_budget import (
+    FilterModule,
+    connection_budget,
+    database_url_with_pool,
+    fitting_pools,
+    parse_processes,
+    process_env_pool,
+    redact_url,
+)
+
+SHOP = [
+    {"name": "web", "command": "node server.js", "port": 3000, "db_pool": 10},
+    {"name": "socket", "command": "node socket-server.js", "port": 3001, "db_pool": 2},
+    {"name": "worker", "command": "node worker.js", "db_pool": 5, "instances": 2},
+    {"name": "cron", "command": "node cron.js"},
+]
+
+
+@pytest.mark.parametrize(
+    ("app_hosts", "max_connections", "reserved", "headroom", "demand", "available", "fits"),
+    [
+        (1, 100, 3, 5, 22, 92, True),
+        (3, 100, 3, 5, 66, 92, True),
+        (4, 100, 3, 5, 88, 92, True),
+        (5, 100, 3, 5, 110, 92, False),
+        # exactly at the limit fits; one more does not
+        (1, 30, 3, 5, 22, 22, True),
+        (1, 29, 3, 5, 22, 21, False),
+        (2, 100, 0, 0, 44, 100, True),
+    ],
+)
+def test_budget_arithmetic(
+    app_hosts: int,
+    max_connections: int,
+    reserved: int,
+    headroom: int,
+    demand: int,
+    available: int,
+    fits: bool,
+) -> None:
+    result = connection_budget(SHOP, app_hosts, max_connections, reserved, headroom)
+    assert (result["demand"], result["available"], result["fits"]) == (demand, available, fits)
+    assert result["over_by"] == max(0, demand - available)
+    assert result["app_hosts"] == app_hosts
+    assert sum(row["total"] for row in result["rows"]) == demand
+
+
+def test_rows_carry_each_process() -> None:
+    result = connection_budget(SHOP, app_hosts=2)
+    assert result["rows"] == [
+        {"process": "web", "db_pool": 10, "instances": 1, "hosts": 2, "total": 20},
+        {"process": "socket", "db_pool": 2, "instances": 1, "hosts": 2, "total": 4},
+        {"process": "worker", "db_pool": 5, "instances": 2, "hosts": 2, "total": 20},
+        {"process": "cron", "db_pool": 0, "instances": 1, "hosts": 2, "total": 0},
+    ]
+    assert result["pgbouncer"] is None
+
+
+def test_table_when_it_fits_shows_limit_and_spare() -> None:
+    table = connection_budget(SHOP, app_hosts=2)["table"]
+    assert "FITS: 44 of 92 connections, 48 to spare." in table
+    assert "OVER BUDGET" not in table
+    lines = table.splitlines()
+    web = next(line for line in lines if line.startswith("web "))
+    assert web.split() == ["web", "10", "1", "2", "20"]
+    header = next(line for line in lines if line.startswith("process"))
+    # numbers are right-aligned under their header
+    assert web.index("20") + 2 == header.index("connections") + len("connections")
+
+
+def test_table_when_over_names_the_fixes() -> None:
+    processes = [
+        {"name": "web", "db_pool": 40},
+        {"name": "worker", "db_pool": 10},
+        {"name": "socket", "db_pool": 2},
+    ]
+    result = connection_budget(processes, app_hosts=2, max_connections=100)
+    assert not result["fits"]
+    assert result["over_by"] == 12
+    table = result["table"]
+    assert "OVER BUDGET by 12: the app asks for 104 connections, PostgreSQL can give it 92." in table
+    assert "web: db_pool 40 -> 34" in table
+    assert "worker:" not in table and "socket:" not in table
+    assert "raise max_connections from 100 to at least 112" in table
+    assert "enable PgBouncer" in table
+
+
+def test_table_when_even_pools_of_one_are_too_many() -> None:
+    processes = [{"name": f"p{index}", "db_pool": 3} for index in range(10)]
+    table = connection_budget(processes, app_hosts=1, max_connections=15)["table"]
+    assert "lowering db_pool cannot fit" in table
+    assert "raise max_connections from 15 to at least 38" in table
+
+
+@pytest.mark.parametrize(
+    ("pools", "available", "expected"),
+    [
+        ({"web": 10, "worker": 5}, 100, {}),
+        ({"web": 40, "worker": 10, "socket": 2}, 46, {"web": 34}),
+        # the biggest come down first, to the same level; small pools are left alone
+        ({"web": 40, "worker": 30, "socket": 2}, 42, {"web": 20, "worker": 20}),
+        ({"web": 5, "worker": 5}, 2, {"web": 1, "worker": 1}),
+        ({"web": 5, "worker": 5}, 1, None),
+        ({"web": 0, "worker": 4}, 3, {"worker": 3}),
+    ],
+)
+def test_fitting_pools(pools: dict[str, int], available: int, expected: dict[str, int] | None) -> None:
+    rows = parse_processes([{"name": name, "db_pool": pool} for name, pool in pools.items()], app_hosts=1)
+    assert fitting_pools(rows, available) == expected
+
+
+def test_fitting_pools_counts_instances_and_hosts() -> None:
+    rows = parse_processes(
+        [{"name": "web", "db_pool": 10, "instances": 2}, {"name": "worker", "db_pool": 10}], 3
+    )
+    pools = fitting_pools(rows, 60)
+    assert pools is not None
+    assert sum(pools.get(row.process, row.db_pool) * row.instances * row.hosts for row in rows) <= 60
+    assert pools == {"web": 5}
+
+
+PGBOUNCER = {"enabled": True, "default_pool_size": 20, "max_client_conn": 100}
+
+
+@pytest.mark.parametrize(
+    ("app_hosts", "pgbouncer", "demand", "client_demand", "client_capacity", "fits"),
+    [
+        (2, PGBOUNCER, 20, 44, 100, True),
+        (5, PGBOUNCER, 20, 110, 100, False),
+        (2, {**PGBOUNCER, "reserve_pool_size": 5, "instances": 2}, 50, 44, 200, True),
+        (2, {**PGBOUNCER, "default_pool_size": 90}, 90, 44, 100, True),
+        (2, {**PGBOUNCER, "default_pool_size": 93}, 93, 44, 100, False),
+    ],
+)
+def test_budget_through_pgbouncer(
+    app_hosts: int,
+    pgbouncer: dict[str, Any],
+    demand: int,
+    client_demand: int,
+    client_capacity: int,
+    fits: bool,
+) -> None:
+    result = connection_budget(SHOP, app_hosts, 100, 3, 5, pgbouncer)
+    assert result["demand"] == demand
+    assert result["pgbouncer"]["client_demand"] == client_demand
+    assert result["pgbouncer"]["client_capacity"] == client_capacity
+    assert result["fits"] is fits
+
+
+def test_pgbouncer_tables_name_the_side_that_is_over() -> None:
+    client_over = connection_budget(SHOP, 5, 100, 3, 5, PGBOUNCER)["table"]
+    assert "the app pools ask PgBouncer for 110 connections, it accepts 100" in client_over
+    assert "raise pgbouncer.max_client_conn to at least 110" in client_over
+    server_over = connection_budget(SHOP, 2, 90, 3, 5, {**PGBOUNCER, "default_pool_size": 90})["table"]
+    assert "PgBouncer's server pools ask PostgreSQL for 90 connections, it can give 82" in server_over
+    assert "lower pgbouncer.default_pool_size from 90 to 82 or less" in server_over
+    assert "enable PgBouncer" not in server_over
+
+
+def test_pgbouncer_disabled_is_the_plain_budget() -> None:
+    plain = connection_budget(SHOP, 2)
+    off = connection_budget(SHOP, 2, pgbouncer={"enabled": False, "default_pool_size": 1})
+    assert off == plain
+
+
+@pytest.mark.parametrize(
+    ("processes", "kwargs", "message"),
+    [
+        ({"name": "web"}, {}, "app_processes must be a list"),
+        ("web", {}, "app_processes must be a list"),
+        ([{"name": "web", "db_pool": -1}], {}, "app_processes[0] (web).db_pool is -1; it must be at least 0"),
+        ([{"name": "web", "db_pool": "ten"}], {}, "app_processes[0] (web).db_pool must be a whole number"),
+        ([{"name": "web", "db_pool": 2.5}], {}, "app_processes[0] (web).db_pool must be a whole number"),
+        ([{"name": "web", "db_pool": True}], {}, "app_processes[0] (web).db_pool must be a whole number"),
+        ([{"name": "web", "instances": 0}], {}, "app_processes[0] (web).instances is 0"),
+        ([{"name": "web"}, {"name": "web"}], {}, "the name 'web' is used by entries 0 and 1"),
+        ([{"db_pool": 3}], {}, "app_processes[0].name is missing"),
+        (["web"], {}, "app_processes[0] must be a dict"),
+        ([], {"app_hosts": 0}, "app_hosts is 0"),
+        ([], {"max_connections": "lots"}, "max_connections must be a whole number"),
+        ([], {"superuser_reserved": -2}, "superuser_reserved is -2"),
+        ([], {"max_connections": 3, "superuser_reserved": 3}, "must be less than max_connections"),
+        ([], {"max_connections": 10, "admin_headroom": 8}, "nothing is left for the app"),
+        ([], {"pgbouncer": "yes"}, "pgbouncer must be null or a dict"),
+        ([], {"pgbouncer": {"default_pool_size": 10}}, "pgbouncer.enabled must be true or false"),
+        (
+            [],
+            {"pgbouncer": {"enabled": True, "max_client_conn": 10}},
+            "pgbouncer.default_pool_size is required",
+        ),
+        ([], {"pgbouncer": {**PGBOUNCER, "instances": 0}}, "pgbouncer.instances is 0"),
+    ],
+)
+def test_bad_input_names_the_variable(processes: Any, kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(AnsibleFilterError) as raised:
+        connection_budget(processes, **kwargs)
+    assert message in str(raised.value)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("10", 10), (" 7 ", 7), (3, 3)])
+def test_digit_text_from_extra_vars_counts(value: Any, expected: int) -> None:
+    assert connection_budget([{"name": "web", "db_pool": value}])["demand"] == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "pool", "kwargs", "expected"),
+    [
+        (
+            "postgresql://u:p@db:5432/shop",
+            10,
+            {},
+            "postgresql://u:p@db:5432/shop?connection_limit=10&pool_timeout=10",
+        ),
+        (
+            "postgresql://u:p@db/shop?schema=public&sslmode=require",
+            5,
+            {"pool_timeout": 20},
+            "postgresql://u:p@db/shop?schema=public&sslmode=require&connection_limit=5&pool_timeout=20",
+        ),
+        (
+            "postgres://u:p@db/shop?connection_limit=99&schema=public&pool_timeout=1",
+            3,
+            {},
+            "postgres://u:p@db/shop?connection_limit=3&schema=public&pool_timeout=10",
+        ),
+        # a duplicated parameter is collapsed to one
+        (
+            "postgresql://db/shop?connection_limit=1&connection_limit=2",
+            4,
+            {},
+            "postgresql://db/shop?connection_limit=4&pool_timeout=10",
+        ),
+        # encoded password, encoded values and the fragment are kept byte for byte
+        (
+            "postgresql://app:p%40ss%2Fw%3Frd@db/shop?options=-c%20search_path%3Dx#frag",
+            2,
+            {"pgbouncer": True},
+            "postgresql://app:p%40ss%2Fw%3Frd@db/shop?options=-c%20search_path%3Dx"
+            "&connection_limit=2&pool_timeout=10&pgbouncer=true#frag",
+        ),
+        (
+            "postgresql://db/shop?pgbouncer=true",
+            2,
+            {},
+            "postgresql://db/shop?connection_limit=2&pool_timeout=10",
+        ),
+        (
+            "postgresql://u@/shop?host=/run/postgresql",
+            2,
+            {},
+            "postgresql://u@/shop?host=/run/postgresql&connection_limit=2&pool_timeout=10",
+        ),
+    ],
+)
+def test_database_url_with_pool(url: str, pool: int, kwargs: dict[str, Any], expected: str) -> None:
+    assert database_url_with_pool(url, pool, **kwargs) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "pool", "message"),
+    [
+        ("mysql://u:secret@db/shop", 5, "must start with postgresql://"),
+        ("", 5, "empty"),
+        (None, 5, "empty"),
+        ("postgresql://db/shop", 0, "db_pool 0 has no database URL"),
+        ("postgresql://db/shop", -3, "is -3"),
+    ],
+)
+def test_database_url_with_pool_refuses(url: Any, pool: Any, message: str) -> None:
+    with pytest.raises(AnsibleFilterError) as raised:
+        database_url_with_pool(url, pool)
+    assert message in str(raised.value)
+
+
+def test_errors_never_show_the_password() -> None:
+    with pytest.raises(AnsibleFilterError) as raised:
+        database_url_with_pool("mysql://app:hunter2@db/shop", 5)
+    assert "hunter2" not in str(raised.value)
+    assert "app:***@db" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql://app:hunter2@db/shop", "postgresql://app:***@db/shop"),
+        ("postgresql://app@db/shop", "postgresql://app@db/shop"),
+        ("postgresql://db/shop", "postgresql://db/shop"),
+    ],
+)
+def test_redact_url(url: str, expected: str) -> None:
+    assert redact_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("process", "expected"),
+    [
+        (
+            {"name": "web", "db_pool": 10},
+            {
+                "DATABASE_URL": "postgresql://db/shop?connection_limit=10&pool_timeout=10",
+                "DATABASE_POOL_MAX": "10",
+            },
+        ),
+        ({"name": "cron"}, {}),
+        ({"name": "cron", "db_pool": 0}, {}),
+    ],
+)
+def test_process_env_pool(process: dict[str, Any], expected: dict[str, str]) -> None:
+    assert process_env_pool(process, "postgresql://db/shop") == expected
+
+
+def test_filters_are_registered() -> None:
+    assert set(FilterModule().filters()) == {
+        "connection_budget",
+        "database_url_with_pool",
+        "process_env_pool",
+    }
