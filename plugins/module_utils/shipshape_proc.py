@@ -1,0 +1,444 @@
+"""Read /proc: listening TCP sockets, the processes that hold them, and which processes belong to the app.
+
+The parsing functions take text and are pure; the ``read_*`` functions read a real /proc tree, under a
+``proc_root`` that tests point at a fake one. Shared by the app_reap and app_listeners modules (outages I1,
+I6, I7): both must agree on what "an app process outside supervisor" is.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import os
+import pwd
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+# TCP_LISTEN in include/net/tcp_states.h, as /proc/net/tcp prints it.
+TCP_LISTEN = "0A"
+# Exited but not yet waited for (zombie), or being torn down: no sockets, and signals do nothing.
+GONE_STATES = ("Z", "X", "x")
+# The programs a Node.js app runs as. `next start` renames itself "next-server (v14.2.3)", hence the pattern.
+NODE_COMMANDS = (
+    "node",
+    "nodejs",
+    "npm",
+    "npx",
+    "yarn",
+    "pnpm",
+    "bun",
+    "deno",
+    "tsx",
+    "ts-node",
+    "next-server*",
+)
+SUPERVISORD = "supervisord"
+
+
+@dataclass(frozen=True)
+class Listener:
+    """One listening TCP socket."""
+
+    address: str
+    port: int
+    family: str  # "ipv4", "ipv6" or "dual" (an IPv6 wildcard socket that also accepts IPv4)
+    inode: int
+    uid: int
+
+
+@dataclass(frozen=True)
+class Process:
+    """What /proc says about one process."""
+
+    pid: int
+    ppid: int
+    comm: str
+    state: str
+    starttime: int  # clock ticks after boot; with the pid, identifies the process even if the pid is reused
+    uid: int | None
+    cmdline: tuple[str, ...]
+    cwd: str | None
+    exe: str | None
+    sockets: frozenset[int]
+
+    @property
+    def command(self) -> str:
+        return " ".join(self.cmdline) if self.cmdline else f"[{self.comm}]"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A process that belongs to the app by port or by path, and why."""
+
+    process: Process
+    ports: tuple[int, ...]
+    reasons: tuple[str, ...]
+    protected_because: str | None  # None: it may be reaped
+
+
+def decode_address(
+    hex_address: str, byteorder: str = "little"
+) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """Decode an address as /proc/net/tcp{,6} prints it: 32-bit words in host byte order, in hex."""
+    raw = bytes.fromhex(hex_address)
+    if len(raw) not in (4, 16):
+        raise ValueError(f"not an IPv4 or IPv6 address in /proc/net/tcp format: {hex_address!r}")
+    if byteorder == "little":
+        raw = b"".join(raw[start : start + 4][::-1] for start in range(0, len(raw), 4))
+    return ipaddress.ip_address(raw)
+
+
+def decode_endpoint(
+    text: str, byteorder: str = "little"
+) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]:
+    """``0100007F:0BB8`` -> (127.0.0.1, 3000). The port is printed in plain hex, not in host order."""
+    address, _, port = text.partition(":")
+    return decode_address(address, byteorder), int(port, 16)
+
+
+def listener_family(address: ipaddress.IPv4Address | ipaddress.IPv6Address, bindv6only: bool = False) -> str:
+    """ipv4, ipv6 or dual: which clients a listening socket on this address accepts.
+
+    A v4-mapped address (::ffff:127.0.0.1) only ever receives IPv4. The IPv6 wildcard (::) also receives IPv4
+    unless the socket set IPV6_V6ONLY, which /proc does not show; the system default (net.ipv6.bindv6only)
+    is the best guess, and node does not change it unless told to (``ipv6Only: true``).
+    """
+    if address.version == 4:
+        return "ipv4"
+    assert isinstance(address, ipaddress.IPv6Address)
+    if address.ipv4_mapped is not None:
+        return "ipv4"
+    if address.is_unspecified and not bindv6only:
+        return "dual"
+    return "ipv6"
+
+
+def format_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """The address as people write it; a v4-mapped one as ::ffff:127.0.0.1 on every Python version."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return f"::ffff:{address.ipv4_mapped}"
+    return str(address)
+
+
+def parse_net_tcp(text: str, byteorder: str = "little", bindv6only: bool = False) -> list[Listener]:
+    """The LISTEN sockets in the text of /proc/net/tcp or /proc/net/tcp6."""
+    listeners = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 10 or fields[3] != TCP_LISTEN:
+            continue
+        address, port = decode_endpoint(fields[1], byteorder)
+        listeners.append(
+            Listener(
+                address=format_address(address),
+                port=port,
+                family=listener_family(address, bindv6only),
+                inode=int(fields[9]),
+                uid=int(fields[7]),
+            )
+        )
+    return listeners
+
+
+def parse_stat(text: str) -> tuple[str, str, int, int]:
+    """(comm, state, ppid, starttime) from /proc/PID/stat.
+
+    comm is in parentheses and may itself contain spaces and parentheses, so the fields after it are found
+    from the last ')'.
+    """
+    open_paren, close_paren = text.index("("), text.rindex(")")
+    comm = text[open_paren + 1 : close_paren]
+    rest = text[close_paren + 2 :].split()
+    # rest[0] is field 3 (state); starttime is field 22
+    return comm, rest[0], int(rest[1]), int(rest[19])
+
+
+def parse_cmdline(raw: bytes) -> tuple[str, ...]:
+    """argv from /proc/PID/cmdline (NUL-separated; a process that rewrote its title may use spaces)."""
+    text = raw.decode("utf-8", "replace").rstrip("\0")
+    return tuple(text.split("\0")) if text else ()
+
+
+def parse_status_uid(text: str) -> int | None:
+    """The real uid from /proc/PID/status."""
+    for line in text.splitlines():
+        if line.startswith("Uid:"):
+            return int(line.split()[1])
+    return None
+
+
+def socket_inode(link: str) -> int | None:
+    """12345 for a /proc/PID/fd link ``socket:[12345]``, None for anything else."""
+    if link.startswith("socket:[") and link.endswith("]"):
+        return int(link[8:-1])
+    return None
+
+
+def clean_link(link: str) -> str:
+    """A /proc cwd or exe link without the " (deleted)" the kernel adds once the path is gone."""
+    return link[: -len(" (deleted)")] if link.endswith(" (deleted)") else link
+
+
+def path_under(path: str | None, roots: Iterable[str]) -> bool:
+    """True when path is one of roots or inside one of them."""
+    if not path or not path.startswith("/"):
+        return False
+    path = os.path.normpath(path)
+    for root in roots:
+        root = os.path.normpath(root)
+        if root != "/" and (path == root or path.startswith(root + "/")):
+            return True
+    return False
+
+
+def ancestors(pid: int, parents: Mapping[int, int]) -> list[int]:
+    """The parent, grandparent, ... of pid, nearest first, as far as parents knows."""
+    chain: list[int] = []
+    current = parents.get(pid)
+    while current and current not in chain and current != pid:
+        chain.append(current)
+        current = parents.get(current)
+    return chain
+
+
+def is_descendant(pid: int, ancestor: int, parents: Mapping[int, int]) -> bool:
+    return ancestor in ancestors(pid, parents)
+
+
+def command_names(process: Process) -> set[str]:
+    """The names a process goes by: its executable, its argv[0] and its comm."""
+    names = {process.comm}
+    if process.exe:
+        names.add(os.path.basename(process.exe))
+    if process.cmdline:
+        names.add(os.path.basename(process.cmdline[0].split(" ")[0]))
+    return names
+
+
+def is_supervisord(process: Process) -> bool:
+    """supervisord itself. On Debian it is a Python script, so exe is python3 and the name is in argv[1]."""
+    if process.comm == SUPERVISORD or (process.exe and os.path.basename(process.exe) == SUPERVISORD):
+        return True
+    return any(os.path.basename(argument) == SUPERVISORD for argument in process.cmdline[:2])
+
+
+def parent_map(processes: Mapping[int, Process]) -> dict[int, int]:
+    return {process.pid: process.ppid for process in processes.values()}
+
+
+def supervisor_of(pid: int, processes: Mapping[int, Process], parents: Mapping[int, int]) -> int | None:
+    """The supervisord that pid is, or descends from; None when it runs outside supervisor."""
+    for candidate in [pid, *ancestors(pid, parents)]:
+        process = processes.get(candidate)
+        if process is not None and is_supervisord(process):
+            return candidate
+    return None
+
+
+def socket_holders(processes: Iterable[Process]) -> dict[int, list[int]]:
+    """socket inode -> the pids that have it open (a forked child inherits its parent's socket)."""
+    holders: dict[int, list[int]] = {}
+    for process in processes:
+        for inode in process.sockets:
+            holders.setdefault(inode, []).append(process.pid)
+    return {inode: sorted(pids) for inode, pids in holders.items()}
+
+
+def ports_held(
+    listeners: Iterable[Listener], holders: Mapping[int, Sequence[int]], ports: Iterable[int]
+) -> dict[int, list[int]]:
+    """pid -> the given ports it listens on."""
+    wanted = set(ports)
+    held: dict[int, set[int]] = {}
+    for listener in listeners:
+        if listener.port in wanted:
+            for pid in holders.get(listener.inode, ()):
+                held.setdefault(pid, set()).add(listener.port)
+    return {pid: sorted(found) for pid, found in held.items()}
+
+
+def app_tree_reason(process: Process, app_roots: Sequence[str], tree_commands: Sequence[str]) -> str | None:
+    """Why a process runs from the app tree, or None.
+
+    A program under the app tree always counts. A working directory or an argument under it counts only for
+    the commands in tree_commands (node and friends by default): an operator's shell or ``tail -f`` of a log
+    in the release directory is not the app.
+    """
+    if path_under(process.exe, app_roots):
+        return f"runs {process.exe} from the app tree"
+    names = command_names(process)
+    if not any(fnmatch.fnmatchcase(name, pattern) for name in names for pattern in tree_commands):
+        return None
+    if path_under(process.cwd, app_roots):
+        return f"{process.comm} with its working directory {process.cwd} in the app tree"
+    for argument in process.cmdline[1:]:
+        if path_under(argument, app_roots):
+            return f"{process.comm} with {argument} from the app tree on its command line"
+    return None
+
+
+def app_candidates(
+    processes: Mapping[int, Process],
+    listeners: Sequence[Listener],
+    ports: Sequence[int],
+    app_roots: Sequence[str],
+    tree_commands: Sequence[str],
+    protected: Mapping[int, str],
+) -> list[Candidate]:
+    """Every process that holds one of ports or runs from the app tree, each marked whether it may be reaped.
+
+    protected maps pids that must never be signalled (this module and its parents, exclude_pids) to why.
+    Processes run by supervisord are the app's programs and are protected too; so are pid 1 and processes
+    that have already exited.
+    """
+    by_pid = ports_held(listeners, socket_holders(processes.values()), ports)
+    parents = parent_map(processes)
+    candidates = []
+    for pid in sorted(processes):
+        process = processes[pid]
+        reasons = [f"holds app port {port}" for port in by_pid.get(pid, [])]
+        tree = app_tree_reason(process, app_roots, tree_commands) if app_roots else None
+        if tree:
+            reasons.append(tree)
+        if not reasons:
+            continue
+        supervisor = supervisor_of(pid, processes, parents)
+        if pid in protected:
+            because: str | None = protected[pid]
+        elif pid == 1:
+            because = "it is pid 1 (init)"
+        elif process.state in GONE_STATES:
+            because = "it has already exited"
+        elif supervisor is not None:
+            because = f"supervisord (pid {supervisor}) runs it" if supervisor != pid else "it is supervisord"
+        else:
+            because = None
+        candidates.append(Candidate(process, tuple(by_pid.get(pid, [])), tuple(reasons), because))
+    return candidates
+
+
+def _read_text(path: str) -> str:
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return handle.read()
+
+
+def _read_link(path: str) -> str | None:
+    try:
+        return clean_link(os.readlink(os.fsencode(path)).decode("utf-8", "replace"))
+    except OSError:
+        return None
+
+
+def read_bindv6only(proc_root: str = "/proc") -> bool:
+    try:
+        return _read_text(f"{proc_root}/sys/net/ipv6/bindv6only").strip() == "1"
+    except OSError:
+        return False
+
+
+def read_listeners(proc_root: str = "/proc") -> list[Listener]:
+    """Every listening TCP socket in this network namespace, IPv4 and IPv6."""
+    bindv6only = read_bindv6only(proc_root)
+    listeners: list[Listener] = []
+    for table in ("tcp", "tcp6"):
+        try:
+            text = _read_text(f"{proc_root}/net/{table}")
+        except FileNotFoundError:
+            continue  # tcp6 is absent when IPv6 is disabled
+        listeners += parse_net_tcp(text, sys.byteorder, bindv6only)
+    return listeners
+
+
+def read_starttime(pid: int, proc_root: str = "/proc") -> int | None:
+    """The process's start time, or None if it is gone or has exited (a zombie)."""
+    try:
+        _comm, state, _ppid, starttime = parse_stat(_read_text(f"{proc_root}/{pid}/stat"))
+    except (OSError, ValueError, IndexError):
+        return None
+    return None if state in GONE_STATES else starttime
+
+
+def read_process(pid: int, proc_root: str = "/proc") -> tuple[Process | None, bool]:
+    """(the process or None if it vanished, whether its open files could be read)."""
+    base = f"{proc_root}/{pid}"
+    try:
+        comm, state, ppid, starttime = parse_stat(_read_text(f"{base}/stat"))
+        with open(f"{base}/cmdline", "rb") as handle:
+            cmdline = parse_cmdline(handle.read())
+    except (OSError, ValueError, IndexError):
+        return None, True
+    try:
+        uid = parse_status_uid(_read_text(f"{base}/status"))
+    except OSError:
+        uid = None
+    sockets: set[int] = set()
+    readable = True
+    try:
+        for fd in os.listdir(f"{base}/fd"):
+            inode = socket_inode(_read_link(f"{base}/fd/{fd}") or "")
+            if inode is not None:
+                sockets.add(inode)
+    except PermissionError:
+        readable = False
+    except OSError:
+        pass  # exited while we looked
+    process = Process(
+        pid=pid,
+        ppid=ppid,
+        comm=comm,
+        state=state,
+        starttime=starttime,
+        uid=uid,
+        cmdline=cmdline,
+        cwd=_read_link(f"{base}/cwd"),
+        exe=_read_link(f"{base}/exe"),
+        sockets=frozenset(sockets),
+    )
+    return process, readable
+
+
+def read_processes(proc_root: str = "/proc") -> tuple[dict[int, Process], list[int]]:
+    """Every process, and the pids whose open files could not be read (run as root to see them all)."""
+    processes: dict[int, Process] = {}
+    unreadable: list[int] = []
+    for entry in os.listdir(proc_root):
+        if not entry.isdigit():
+            continue
+        process, readable = read_process(int(entry), proc_root)
+        if process is None:
+            continue
+        processes[process.pid] = process
+        if not readable:
+            unreadable.append(process.pid)
+    return processes, sorted(unreadable)
+
+
+def read_boot_time(proc_root: str = "/proc") -> float | None:
+    try:
+        for line in _read_text(f"{proc_root}/stat").splitlines():
+            if line.startswith("btime "):
+                return float(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def started_at(starttime: int, boot_time: float | None, clock_ticks: int) -> float | None:
+    """Seconds since the epoch at which a process started."""
+    return None if boot_time is None else boot_time + starttime / clock_ticks
+
+
+def self_and_ancestors(processes: Mapping[int, Process], pid: int | None = None) -> list[int]:
+    """This process (or pid) and every process above it: the ones a reaper must never signal."""
+    pid = os.getpid() if pid is None else pid
+    return [pid, *ancestors(pid, parent_map(processes))]
+
+
+def user_name(uid: int | None) -> str | None:
+    if uid is None:
+        return None
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
