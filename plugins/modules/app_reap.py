@@ -1,0 +1,477 @@
+#!/usr/bin/python
+# ruff: noqa: E402  (Ansible's module layout puts DOCUMENTATION, EXAMPLES and RETURN before the imports)
+"""End the app's processes that run outside supervisor (outages I1, I6)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: app_reap
+short_description: End every process that holds an app port or runs from the app tree outside supervisor
+description:
+  - Outages I1 and I6 (seeds 000, 002, 004) were orphaned or duplicate node processes that held the app's
+    ports and files after their supervisor, terminal or deploy had gone. Before the programs start, this
+    module finds every process that listens on one of O(ports), or runs from O(app_root), and is not
+    supervisord or run by it.
+  - Each one gets SIGTERM; those still running after O(term_timeout) seconds get SIGKILL. Each is reported
+    with its pid, command line, ports, user, the reason it was chosen and the signal it got.
+  - A process is "from the app tree" when its executable is under O(app_root), or when it is one of
+    O(tree_commands) and its working directory or an argument is under O(app_root). An operator's shell or a
+    C(tail -f) of a log under O(app_root) is left alone.
+  - Never signals itself, its parent processes (Ansible's own, whose working directory may be in the app
+    tree), pid 1, supervisord or anything supervisord runs, or O(exclude_pids).
+  - Signals are sent through a pidfd after checking the process's start time, so a pid that was reused by a
+    new process in the meantime is never hit.
+  - Run it with become, as root; otherwise processes of other users cannot be seen or signalled (a warning
+    says so).
+version_added: "0.1.0"
+options:
+  ports:
+    description: TCP ports of the app; any process outside supervisor that listens on one is reaped.
+    type: list
+    elements: int
+    default: []
+  app_root:
+    description:
+      - The app's directory (releases, shared, current). Its real path is matched too when it is a symlink.
+      - Without it only O(ports) decide.
+    type: path
+  term_timeout:
+    description: Seconds to wait after SIGTERM before SIGKILL. Match the drain time of the programs.
+    type: int
+    default: 10
+  kill_after_timeout:
+    description:
+      - Send SIGKILL to processes still running after O(term_timeout).
+      - When false such a process is left running and the task fails, naming it.
+    type: bool
+    default: true
+  exclude_pids:
+    description: Pids never to signal.
+    type: list
+    elements: int
+    default: []
+  tree_commands:
+    description:
+      - Shell patterns (fnmatch) for the executable, argv[0] or process name of the commands that count as the
+        app when their working directory or an argument is under O(app_root).
+      - Use C(['*']) to count every command.
+    type: list
+    elements: str
+    default: [node, nodejs, npm, npx, yarn, pnpm, bun, deno, tsx, ts-node, next-server*]
+notes:
+  - Check mode reports what would be reaped and sends nothing.
+  - The same selection is reported read-only, as C(orphans), by the app_listeners module.
+author: shipshape
+"""
+
+EXAMPLES = r"""
+- name: Reap node processes left outside supervisor on the app's ports or in its tree
+  app_reap:
+    ports: "{{ app_processes | selectattr('port', 'defined') | map(attribute='port') | list }}"
+    app_root: "{{ app_root }}"
+    term_timeout: 30
+  become: true
+  register: app_reap_result
+
+- name: Show what would be reaped, without signalling anything
+  app_reap:
+    ports: [3000, 3001]
+    app_root: /srv/shop
+  check_mode: true
+"""
+
+RETURN = r"""
+reaped:
+  description: The processes chosen (in check mode, the ones that would be), one entry each.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    pid: {description: Process id., type: int}
+    cmdline: {description: Its command line, space-separated., type: str}
+    ports: {description: App ports it listened on., type: list, elements: int}
+    reason: {description: Why it was chosen, such as "holds app port 3000"., type: str}
+    signal:
+      description: The last signal sent, SIGTERM or SIGKILL; null in check mode or if it was already gone.
+      type: str
+    exited: {description: Whether it is gone now (false in check mode)., type: bool}
+    user: {description: The user it ran as., type: str}
+    started_at: {description: When it started, ISO 8601 UTC., type: str}
+  sample:
+    - pid: 4242
+      cmdline: node /srv/shop/releases/20250101/server.js
+      ports: [3000]
+      reason: holds app port 3000; node with its working directory /srv/shop/releases/20250101 in the app tree
+      signal: SIGTERM
+      exited: true
+      user: shop
+      started_at: "2025-01-01T03:00:00Z"
+kept:
+  description: App processes that matched but are not signalled, and why (supervised, this module, excluded).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    pid: {description: Process id., type: int}
+    cmdline: {description: Its command line., type: str}
+    ports: {description: App ports it listens on., type: list, elements: int}
+    reason: {description: Why it matched., type: str}
+    kept_because: {description: Why it is not signalled, such as "supervisord (pid 812) runs it"., type: str}
+    user: {description: The user it runs as., type: str}
+still_held:
+  description: App ports that something still listens on after reaping, and who (a supervised program, or a
+    process that would not die). Empty when every port is free.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{port: 3000, pid: 812, cmdline: "node server.js", supervised: true}]
+unreadable_pids:
+  description: Processes whose open files could not be read (the task did not run as root).
+  returned: always
+  type: list
+  elements: int
+"""
+
+import datetime
+import os
+import signal
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.shipshape_proc import (
+    NODE_COMMANDS,
+    Candidate,
+    Listener,
+    Process,
+    app_candidates,
+    parent_map,
+    read_boot_time,
+    read_listeners,
+    read_processes,
+    read_starttime,
+    self_and_ancestors,
+    socket_holders,
+    started_at,
+    supervisor_of,
+    user_name,
+)
+
+# A process that outlives SIGKILL by this long is stuck in the kernel (state D); waiting longer will not help.
+KILL_TIMEOUT = 5.0
+POLL_INTERVAL = 0.1
+
+
+class ProcessOps(Protocol):
+    """What reaping needs from the system; tests substitute a fake clock and fake processes."""
+
+    def send(self, pid: int, starttime: int, signum: int) -> bool: ...
+
+    def alive(self, pid: int, starttime: int) -> bool: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+    def monotonic(self) -> float: ...
+
+
+@dataclass
+class Outcome:
+    pid: int
+    signal: str | None = None
+    exited: bool = False
+    error: str | None = None
+
+
+class SystemOps:
+    """Signals real processes, identified by pid and start time."""
+
+    def __init__(self, proc_root: str = "/proc") -> None:
+        self.proc_root = proc_root
+
+    def alive(self, pid: int, starttime: int) -> bool:
+        return read_starttime(pid, self.proc_root) == starttime
+
+    def send(self, pid: int, starttime: int, signum: int) -> bool:
+        """Signal the process if it is still the one we chose; False when it is gone.
+
+        Raises PermissionError when the task does not run as root.
+        """
+        pidfd = None
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return False
+        except (AttributeError, OSError):
+            pidfd = None  # Python < 3.9 or kernel < 5.3: fall back to kill() after the same check
+        try:
+            # With a pidfd open, the pid cannot be reused under us; check it still names our process.
+            if not self.alive(pid, starttime):
+                return False
+            if pidfd is not None:
+                signal.pidfd_send_signal(pidfd, signum)
+            else:
+                os.kill(pid, signum)
+            return True
+        except ProcessLookupError:
+            return False
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+def _signal_all(
+    pids: Sequence[int], starts: Mapping[int, int], signum: int, ops: ProcessOps, outcomes: dict[int, Outcome]
+) -> list[int]:
+    """Send signum to each pid; return the ones that got it."""
+    sent = []
+    for pid in pids:
+        try:
+            if ops.send(pid, starts[pid], signum):
+                outcomes[pid].signal = signal.Signals(signum).name
+                sent.append(pid)
+            else:
+                outcomes[pid].exited = True
+        except PermissionError:
+            outcomes[pid].error = "permission denied: run the task with become: true"
+        except OSError as error:
+            outcomes[pid].error = f"could not signal it: {error}"
+    return sent
+
+
+def _wait_for_exit(
+    pids: Sequence[int], starts: Mapping[int, int], timeout: float, ops: ProcessOps
+) -> list[int]:
+    """Wait up to timeout seconds for pids to exit; return those still running."""
+    deadline = ops.monotonic() + timeout
+    pending = list(pids)
+    while True:
+        pending = [pid for pid in pending if ops.alive(pid, starts[pid])]
+        remaining = deadline - ops.monotonic()
+        if not pending or remaining <= 0:
+            return pending
+        ops.sleep(min(POLL_INTERVAL, remaining))
+
+
+def reap(
+    targets: Mapping[int, int],
+    term_timeout: float,
+    kill_after_timeout: bool,
+    ops: ProcessOps,
+    kill_timeout: float = KILL_TIMEOUT,
+) -> dict[int, Outcome]:
+    """SIGTERM every target (pid -> start time) at once; SIGKILL those still running after term_timeout."""
+    outcomes = {pid: Outcome(pid) for pid in targets}
+    pids = sorted(targets)
+    termed = _signal_all(pids, targets, signal.SIGTERM, ops, outcomes)
+    survivors = _wait_for_exit(termed, targets, term_timeout, ops)
+    if survivors and kill_after_timeout:
+        killed = _signal_all(survivors, targets, signal.SIGKILL, ops, outcomes)
+        survivors = _wait_for_exit(killed, targets, kill_timeout, ops)
+    for pid in termed:
+        if pid not in survivors:
+            outcomes[pid].exited = True
+    return outcomes
+
+
+def failure_messages(
+    candidates: Sequence[Candidate],
+    outcomes: Mapping[int, Outcome],
+    term_timeout: int,
+    kill_after_timeout: bool,
+) -> list[str]:
+    """One sentence per process that is still running or could not be signalled, with what to do."""
+    messages = []
+    for candidate in candidates:
+        outcome = outcomes[candidate.process.pid]
+        who = f"pid {candidate.process.pid} ({candidate.process.command})"
+        if outcome.error:
+            messages.append(f"{who}: {outcome.error}.")
+        elif not outcome.exited and outcome.signal == "SIGTERM" and not kill_after_timeout:
+            messages.append(
+                f"{who} was still running {term_timeout} s after SIGTERM and kill_after_timeout is false: "
+                f"stop it by hand (kill -KILL {candidate.process.pid}) or set kill_after_timeout: true."
+            )
+        elif not outcome.exited:
+            messages.append(
+                f"{who} is still running {KILL_TIMEOUT:g} s after SIGKILL: it is stuck in the kernel "
+                f"(state D, disk or NFS I/O). Look at /proc/{candidate.process.pid}/stack; a reboot may be "
+                "needed."
+            )
+    return messages
+
+
+def iso_time(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    moment = datetime.datetime.fromtimestamp(int(epoch), tz=datetime.timezone.utc)  # noqa: UP017 (py3.9 hosts)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def describe(candidate: Candidate, boot_time: float | None, clock_ticks: int) -> dict[str, object]:
+    process = candidate.process
+    return {
+        "pid": process.pid,
+        "cmdline": process.command,
+        "ports": list(candidate.ports),
+        "reason": "; ".join(candidate.reasons),
+        "user": user_name(process.uid),
+        "started_at": iso_time(started_at(process.starttime, boot_time, clock_ticks)),
+    }
+
+
+def still_held(
+    ports: Sequence[int], processes: Mapping[int, Process], listeners: Sequence[Listener], gone: set[int]
+) -> list[dict[str, object]]:
+    """Who still listens on each app port, leaving out the processes in gone."""
+    holders = socket_holders(processes.values())
+    parents = parent_map(processes)
+    held = []
+    for listener in listeners:
+        if listener.port not in ports:
+            continue
+        for pid in holders.get(listener.inode, []):
+            if pid in gone:
+                continue
+            held.append(
+                {
+                    "port": listener.port,
+                    "address": listener.address,
+                    "pid": pid,
+                    "cmdline": processes[pid].command,
+                    "supervised": supervisor_of(pid, processes, parents) is not None,
+                }
+            )
+    return sorted(held, key=lambda entry: (entry["port"], entry["pid"]))
+
+
+def app_roots(app_root: str | None) -> list[str]:
+    """app_root and, when it is or passes through a symlink, its real path (/proc shows real paths)."""
+    if not app_root:
+        return []
+    return sorted({os.path.normpath(app_root), os.path.realpath(app_root)})
+
+
+def summary(
+    reaped: Sequence[Mapping[str, object]], check_mode: bool, ports: Sequence[int], app_root: str | None
+) -> str:
+    if not reaped:
+        scope = " and ".join(
+            part for part in (f"ports {', '.join(map(str, ports))}" if ports else "", app_root or "") if part
+        )
+        return f"Nothing to reap: no process outside supervisor holds or runs from {scope}."
+    verb = "Would reap" if check_mode else "Reaped"
+    listed = "; ".join(
+        f"pid {entry['pid']} ({entry['cmdline']}, {entry['reason']})"
+        + ("" if check_mode else f" got {entry['signal'] or 'nothing: already gone'}")
+        for entry in reaped
+    )
+    return f"{verb} {len(reaped)} process(es) outside supervisor: {listed}"
+
+
+def run_module() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "ports": {"type": "list", "elements": "int", "default": []},
+            "app_root": {"type": "path"},
+            "term_timeout": {"type": "int", "default": 10},
+            "kill_after_timeout": {"type": "bool", "default": True},
+            "exclude_pids": {"type": "list", "elements": "int", "default": []},
+            "tree_commands": {"type": "list", "elements": "str", "default": list(NODE_COMMANDS)},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    ports: list[int] = params["ports"]
+    app_root: str | None = params["app_root"]
+    if not ports and not app_root:
+        module.fail_json(
+            msg="app_reap needs ports, app_root or both: with neither there is nothing to look for."
+        )
+    bad_ports = [port for port in ports if not 1 <= port <= 65535]
+    if bad_ports:
+        module.fail_json(msg=f"ports {bad_ports} are not TCP ports (1-65535); check app_processes[].port.")
+    if app_root and (not os.path.isabs(app_root) or os.path.normpath(app_root) == "/"):
+        module.fail_json(
+            msg=f"app_root={app_root!r} must be the app's own absolute directory, such as /srv/shop."
+        )
+    if params["term_timeout"] < 0:
+        module.fail_json(msg=f"term_timeout={params['term_timeout']} must be 0 or more seconds.")
+
+    processes, unreadable = read_processes()
+    listeners = read_listeners()
+    protected = {pid: "it is listed in exclude_pids" for pid in params["exclude_pids"]}
+    for pid in self_and_ancestors(processes):
+        protected[pid] = "it is this module or one of its parents (Ansible's own processes)"
+    candidates = app_candidates(
+        processes, listeners, ports, app_roots(app_root), params["tree_commands"], protected
+    )
+    targets = [candidate for candidate in candidates if candidate.protected_because is None]
+    boot_time, clock_ticks = read_boot_time(), os.sysconf("SC_CLK_TCK")
+
+    if unreadable:
+        module.warn(
+            f"Could not read the open files of {len(unreadable)} processes (pids {unreadable[:10]}): "
+            "they may hold app ports unseen. Run this task with become: true."
+        )
+    if module.check_mode:
+        outcomes = {candidate.process.pid: Outcome(candidate.process.pid) for candidate in targets}
+    else:
+        outcomes = reap(
+            {candidate.process.pid: candidate.process.starttime for candidate in targets},
+            params["term_timeout"],
+            params["kill_after_timeout"],
+            SystemOps(),
+        )
+    reaped = [
+        {
+            **describe(candidate, boot_time, clock_ticks),
+            "signal": outcomes[candidate.process.pid].signal,
+            "exited": outcomes[candidate.process.pid].exited,
+        }
+        for candidate in targets
+    ]
+    kept = [
+        {**describe(candidate, boot_time, clock_ticks), "kept_because": candidate.protected_because}
+        for candidate in candidates
+        if candidate.protected_because is not None
+    ]
+    if module.check_mode:
+        gone = {candidate.process.pid for candidate in targets}
+        held = still_held(ports, processes, listeners, gone)
+    else:
+        after, _unreadable = read_processes()
+        held = still_held(ports, after, read_listeners(), set())
+    result = {
+        "changed": bool(targets) if module.check_mode else any(entry["signal"] for entry in reaped),
+        "reaped": reaped,
+        "kept": kept,
+        "still_held": held,
+        "unreadable_pids": unreadable,
+    }
+    failures = (
+        []
+        if module.check_mode
+        else failure_messages(targets, outcomes, params["term_timeout"], params["kill_after_timeout"])
+    )
+    if failures:
+        module.fail_json(
+            msg="Could not end every app process outside supervisor: " + " ".join(failures), **result
+        )
+    module.exit_json(msg=summary(reaped, module.check_mode, ports, app_root), **result)
+
+
+def main() -> None:
+    run_module()
+
+
+if __name__ == "__main__":
+    main()

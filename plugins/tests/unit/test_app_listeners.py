@@ -1,0 +1,264 @@
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import app_listeners
+import pytest
+from ansible.module_utils.shipshape_proc import Listener, Process, socket_holders
+from ansible.module_utils.testing import patch_module_args
+from app_listeners import accepts_ipv4_loopback, orphan_entries, port_report, process_trees
+
+
+@pytest.mark.parametrize(
+    ("address", "family", "expected"),
+    [
+        ("127.0.0.1", "ipv4", True),
+        ("0.0.0.0", "ipv4", True),
+        ("10.0.0.5", "ipv4", False),
+        ("127.0.0.2", "ipv4", False),
+        ("::", "dual", True),
+        ("::", "ipv6", False),
+        ("::1", "ipv6", False),
+        ("::ffff:127.0.0.1", "ipv4", True),
+        ("::ffff:0.0.0.0", "ipv4", True),
+        ("::ffff:10.0.0.5", "ipv4", False),
+    ],
+)
+def test_accepts_ipv4_loopback(address: str, family: str, expected: bool) -> None:
+    assert accepts_ipv4_loopback(Listener(address, 3000, family, 1, 0)) is expected
+
+
+@pytest.mark.parametrize(
+    ("pids", "expected"),
+    [([51], [51]), ([51, 52], [51]), ([51, 60], [51, 60]), ([52, 53], [52, 53]), ([], [])],
+)
+def test_process_trees(pids: list[int], expected: list[int]) -> None:
+    # 50 supervisord -> 51 web -> 52, 53 its forked children; 60 an orphan under init
+    parents = {50: 1, 51: 50, 52: 51, 53: 51, 60: 1}
+    assert process_trees(pids, parents) == expected
+
+
+def process(
+    pid: int, ppid: int, sockets: set[int], cmdline: tuple[str, ...] = ("node", "server.js")
+) -> Process:
+    return Process(
+        pid,
+        ppid,
+        cmdline[0],
+        "S",
+        pid,
+        1001,
+        cmdline,
+        "/srv/shop/current",
+        "/usr/bin/node",
+        frozenset(sockets),
+    )
+
+
+SUPERVISORD = Process(
+    50,
+    1,
+    "supervisord",
+    "S",
+    1,
+    0,
+    ("/usr/bin/python3", "/usr/bin/supervisord"),
+    "/",
+    "/usr/bin/python3",
+    frozenset(),
+)
+
+
+def report(
+    listeners: list[Listener], processes: list[Process], connect: bool | None = None
+) -> dict[str, Any]:
+    by_pid = {p.pid: p for p in [SUPERVISORD, *processes]}
+    return port_report(3000, listeners, by_pid, socket_holders(by_pid.values()), connect)
+
+
+def test_a_healthy_port() -> None:
+    result = report([Listener("127.0.0.1", 3000, "ipv4", 11, 1001)], [process(51, 50, {11})], connect=True)
+    assert result == {
+        "port": 3000,
+        "listening": True,
+        "ipv4_loopback": True,
+        "connect_ipv4": True,
+        "duplicate": False,
+        "listeners": [
+            {
+                "address": "127.0.0.1",
+                "family": "ipv4",
+                "pid": 51,
+                "cmdline": "node server.js",
+                "user": result["listeners"][0]["user"],
+                "supervised": True,
+            }
+        ],
+        "problems": [],
+    }
+
+
+def test_forked_children_sharing_the_socket_are_not_duplicates() -> None:
+    result = report(
+        [Listener("0.0.0.0", 3000, "ipv4", 11, 1001)], [process(51, 50, {11}), process(52, 51, {11})]
+    )
+    assert [entry["pid"] for entry in result["listeners"]] == [51, 52]
+    assert (result["duplicate"], result["problems"]) == (False, [])
+
+
+@pytest.mark.parametrize(
+    ("listeners", "processes", "connect", "ids"),
+    [
+        # seed 002: next bound to ::1 only, nginx on 127.0.0.1 refused
+        ([Listener("::1", 3000, "ipv6", 11, 1001)], [process(51, 50, {11})], False, ["I7"]),
+        ([Listener("::1", 3000, "ipv6", 11, 1001)], [process(51, 50, {11})], None, ["I7"]),
+        # /proc cannot see IPV6_V6ONLY; a successful connection settles it
+        ([Listener("::", 3000, "ipv6", 11, 1001)], [process(51, 50, {11})], True, []),
+        ([Listener("127.0.0.1", 3000, "ipv4", 11, 1001)], [process(51, 50, {11})], False, ["I10"]),
+        ([], [], None, ["I10"]),
+        # an orphan from the last release holds the port: EADDRINUSE for the new one
+        ([Listener("0.0.0.0", 3000, "ipv4", 11, 1001)], [process(60, 1, {11})], None, ["I6"]),
+        (
+            [Listener("0.0.0.0", 3000, "ipv4", 11, 1001), Listener("0.0.0.0", 3000, "ipv4", 12, 1001)],
+            [process(51, 50, {11}), process(60, 1, {12})],
+            True,
+            ["I6", "I1"],
+        ),
+        ([Listener("127.0.0.1", 3000, "ipv4", 11, 1001)], [], None, ["I6"]),
+    ],
+)
+def test_port_problems_carry_incident_ids(
+    listeners: list[Listener], processes: list[Process], connect: bool | None, ids: list[str]
+) -> None:
+    result = report(listeners, processes, connect)
+    assert [problem.split(":")[0] for problem in result["problems"]] == ids
+    assert all("3000" in problem for problem in result["problems"])
+
+
+def test_unknown_owner_is_reported_with_the_socket_uid() -> None:
+    result = report([Listener("127.0.0.1", 3000, "ipv4", 11, 0)], [])
+    assert result["listeners"] == [
+        {
+            "address": "127.0.0.1",
+            "family": "ipv4",
+            "pid": None,
+            "cmdline": None,
+            "user": "root",
+            "supervised": None,
+        }
+    ]
+    assert "run with become: true" in result["problems"][0]
+
+
+def test_orphan_entries_match_what_app_reap_would_end() -> None:
+    processes = {
+        p.pid: p
+        for p in [
+            SUPERVISORD,
+            process(51, 50, {11}),
+            process(61, 1, set(), ("node", "/srv/shop/current/worker.js")),
+        ]
+    }
+    orphans = orphan_entries(
+        processes, [Listener("127.0.0.1", 3000, "ipv4", 11, 1001)], [3000], ["/srv/shop"], ["node"], {}
+    )
+    assert [(o["pid"], o["ports"]) for o in orphans] == [(61, [])]
+    assert "working directory /srv/shop/current" in str(orphans[0]["reason"])
+
+
+def _listen(address: str, family: socket.AddressFamily, cwd: Path) -> tuple[subprocess.Popen[str], int]:
+    code = (
+        "import socket, time\n"
+        f"s = socket.socket({int(family)}, socket.SOCK_STREAM)\n"
+        f"s.bind(({address!r}, 0)); s.listen()\n"
+        "print(s.getsockname()[1], flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=cwd)
+    assert child.stdout is not None
+    return child, int(child.stdout.readline())
+
+
+@pytest.fixture
+def listen(tmp_path: Path) -> Iterator[Any]:
+    started: list[subprocess.Popen[str]] = []
+
+    def start(address: str, family: socket.AddressFamily) -> tuple[subprocess.Popen[str], int]:
+        child, port = _listen(address, family, tmp_path)
+        started.append(child)
+        return child, port
+
+    yield start
+    for child in started:
+        child.kill()
+        child.wait(timeout=10)
+
+
+def run_module(capsys: pytest.CaptureFixture[str], args: dict[str, Any]) -> dict[str, Any]:
+    with patch_module_args(args), pytest.raises(SystemExit):
+        app_listeners.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def _ipv6_loopback_works() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback_works(), reason="IPv6 is disabled on this host")
+def test_module_tells_an_ipv4_listener_from_an_ipv6_only_one(
+    listen: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    good, good_port = listen("127.0.0.1", socket.AF_INET)
+    bad, bad_port = listen("::1", socket.AF_INET6)
+    result = run_module(
+        capsys, {"ports": [good_port, bad_port], "app_root": str(tmp_path), "tree_commands": ["python*"]}
+    )
+    assert result["changed"] is False
+    ok, ipv6_only = result["ports"]
+    assert (ok["port"], ok["ipv4_loopback"], ok["connect_ipv4"]) == (good_port, True, True)
+    assert ok["listeners"][0]["pid"] == good.pid
+    assert ok["listeners"][0]["supervised"] is False
+    assert (ipv6_only["port"], ipv6_only["ipv4_loopback"], ipv6_only["connect_ipv4"]) == (
+        bad_port,
+        False,
+        False,
+    )
+    assert ipv6_only["listeners"][0]["family"] == "ipv6"
+    assert [problem.split(":")[0] for problem in ipv6_only["problems"]] == ["I7", "I6"]
+    assert {orphan["pid"] for orphan in result["orphans"]} == {good.pid, bad.pid}
+    assert os.getpid() not in {orphan["pid"] for orphan in result["orphans"]}
+
+
+def test_module_reports_a_closed_port(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    result = run_module(capsys, {"ports": [port], "connect": False})
+    assert result["ports"][0]["listening"] is False
+    assert result["ports"][0]["connect_ipv4"] is None
+    assert result["problems"][0].startswith(f"I10: nothing listens on port {port}")
+
+
+def test_module_in_check_mode_reads_the_same(listen: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    _child, port = listen("127.0.0.1", socket.AF_INET)
+    result = run_module(capsys, {"ports": [port], "_ansible_check_mode": True})
+    assert result["changed"] is False
+    assert result["ports"][0]["ipv4_loopback"] is True
+
+
+def test_module_refuses_bad_ports(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_module(capsys, {"ports": [0]})
+    assert result["failed"] is True
+    assert "ports [0] are not TCP ports" in result["msg"]

@@ -1,0 +1,338 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import app_reap
+import pytest
+from ansible.module_utils.shipshape_proc import (
+    Candidate,
+    Listener,
+    Process,
+    app_candidates,
+    read_listeners,
+    read_processes,
+    self_and_ancestors,
+)
+from ansible.module_utils.testing import patch_module_args
+from app_reap import Outcome, SystemOps, app_roots, failure_messages, reap, still_held, summary
+
+EXITS_AFTER_TERM = 0.3
+
+
+class FakeOps:
+    """Processes that behave as told, on a clock that only moves when reap sleeps."""
+
+    def __init__(self, behaviours: dict[int, str]) -> None:
+        self.behaviours = behaviours
+        self.now = 0.0
+        self.exit_at = {pid: (0.0 if how == "gone" else float("inf")) for pid, how in behaviours.items()}
+        self.sent: list[tuple[float, int, str]] = []
+
+    def alive(self, pid: int, starttime: int) -> bool:
+        return self.now < self.exit_at[pid]
+
+    def send(self, pid: int, starttime: int, signum: int) -> bool:
+        if not self.alive(pid, starttime):
+            return False
+        how = self.behaviours[pid]
+        if how == "denied":
+            raise PermissionError(1, "Operation not permitted")
+        self.sent.append((self.now, pid, signal.Signals(signum).name))
+        if signum == signal.SIGTERM and how == "obeys":
+            self.exit_at[pid] = self.now + EXITS_AFTER_TERM
+        if signum == signal.SIGKILL and how != "unkillable":
+            self.exit_at[pid] = self.now
+        return True
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize(
+    ("how", "kill_after_timeout", "signals", "outcome"),
+    [
+        ("obeys", True, ["SIGTERM"], Outcome(7, "SIGTERM", True, None)),
+        ("ignores_term", True, ["SIGTERM", "SIGKILL"], Outcome(7, "SIGKILL", True, None)),
+        ("ignores_term", False, ["SIGTERM"], Outcome(7, "SIGTERM", False, None)),
+        ("gone", True, [], Outcome(7, None, True, None)),
+        ("denied", True, [], Outcome(7, None, False, "permission denied: run the task with become: true")),
+        ("unkillable", True, ["SIGTERM", "SIGKILL"], Outcome(7, "SIGKILL", False, None)),
+    ],
+)
+def test_reap_escalates_as_needed(
+    how: str, kill_after_timeout: bool, signals: list[str], outcome: Outcome
+) -> None:
+    ops = FakeOps({7: how})
+    assert reap({7: 100}, term_timeout=10, kill_after_timeout=kill_after_timeout, ops=ops) == {7: outcome}
+    assert [name for _when, _pid, name in ops.sent] == signals
+
+
+def test_reap_waits_term_timeout_before_kill_and_no_longer_than_needed() -> None:
+    ops = FakeOps({1: "obeys", 2: "ignores_term", 3: "obeys"})
+    outcomes = reap({1: 10, 2: 20, 3: 30}, term_timeout=10, kill_after_timeout=True, ops=ops)
+    assert all(outcome.exited for outcome in outcomes.values())
+    # everyone gets SIGTERM at once, then the one that ignored it gets SIGKILL when term_timeout is up
+    assert [(when, pid, name) for when, pid, name in ops.sent if name == "SIGTERM"] == [
+        (0.0, 1, "SIGTERM"),
+        (0.0, 2, "SIGTERM"),
+        (0.0, 3, "SIGTERM"),
+    ]
+    kills = [when for when, pid, name in ops.sent if name == "SIGKILL"]
+    assert len(kills) == 1 and 10 <= kills[0] < 10.2
+    assert ops.now < 10.2
+
+
+def test_reap_returns_as_soon_as_everyone_exited() -> None:
+    ops = FakeOps({1: "obeys", 2: "obeys"})
+    reap({1: 10, 2: 20}, term_timeout=30, kill_after_timeout=True, ops=ops)
+    assert EXITS_AFTER_TERM <= ops.now < EXITS_AFTER_TERM + 0.2
+
+
+def proc(
+    pid: int, cmdline: tuple[str, ...] = ("node", "server.js"), sockets: frozenset[int] = frozenset()
+) -> Process:
+    return Process(pid, 1, "node", "S", 1000, 1001, cmdline, "/srv/shop/current", "/usr/bin/node", sockets)
+
+
+def candidate(pid: int, ports: tuple[int, ...] = (3000,)) -> Candidate:
+    return Candidate(proc(pid), ports, ("holds app port 3000",), None)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "kill_after_timeout", "expected"),
+    [
+        (Outcome(7, "SIGTERM", True), True, None),
+        (Outcome(7, None, True), True, None),
+        (
+            Outcome(7, "SIGTERM", False),
+            False,
+            "was still running 10 s after SIGTERM and kill_after_timeout is false",
+        ),
+        (Outcome(7, "SIGKILL", False), True, "is still running 5 s after SIGKILL: it is stuck in the kernel"),
+        (
+            Outcome(7, None, False, "permission denied: run the task with become: true"),
+            True,
+            "permission denied",
+        ),
+    ],
+)
+def test_failure_messages(outcome: Outcome, kill_after_timeout: bool, expected: str | None) -> None:
+    messages = failure_messages([candidate(7)], {7: outcome}, 10, kill_after_timeout)
+    if expected is None:
+        assert messages == []
+    else:
+        assert len(messages) == 1
+        assert messages[0].startswith("pid 7 (node server.js)")
+        assert expected in messages[0]
+
+
+@pytest.mark.parametrize(
+    ("reaped", "check_mode", "expected"),
+    [
+        (
+            [],
+            False,
+            "Nothing to reap: no process outside supervisor holds or runs from "
+            "ports 3000, 3001 and /srv/shop.",
+        ),
+        (
+            [{"pid": 7, "cmdline": "node server.js", "reason": "holds app port 3000", "signal": "SIGKILL"}],
+            False,
+            "Reaped 1 process(es) outside supervisor: "
+            "pid 7 (node server.js, holds app port 3000) got SIGKILL",
+        ),
+        (
+            [{"pid": 7, "cmdline": "node server.js", "reason": "holds app port 3000", "signal": None}],
+            True,
+            "Would reap 1 process(es) outside supervisor: pid 7 (node server.js, holds app port 3000)",
+        ),
+    ],
+)
+def test_summary(reaped: list[dict[str, Any]], check_mode: bool, expected: str) -> None:
+    assert summary(reaped, check_mode, [3000, 3001], "/srv/shop") == expected
+
+
+def test_still_held_leaves_out_the_gone_and_other_ports() -> None:
+    supervisord = Process(
+        50,
+        1,
+        "supervisord",
+        "S",
+        1,
+        0,
+        ("/usr/bin/python3", "/usr/bin/supervisord"),
+        "/",
+        "/usr/bin/python3",
+        frozenset(),
+    )
+    web = Process(
+        51, 50, "node", "S", 2, 1001, ("node", "server.js"), "/srv/shop", "/usr/bin/node", frozenset({11})
+    )
+    processes = {
+        50: supervisord,
+        51: web,
+        60: proc(60, sockets=frozenset({12})),
+        61: proc(61, sockets=frozenset({13})),
+    }
+    listeners = [
+        Listener("127.0.0.1", 3000, "ipv4", 11, 1001),
+        Listener("127.0.0.1", 3001, "ipv4", 12, 1001),
+        Listener("127.0.0.1", 5432, "ipv4", 13, 1001),
+    ]
+    assert still_held([3000, 3001], processes, listeners, gone={60}) == [
+        {"port": 3000, "address": "127.0.0.1", "pid": 51, "cmdline": "node server.js", "supervised": True}
+    ]
+
+
+def test_app_roots_adds_the_real_path_of_a_symlink(tmp_path: Path) -> None:
+    real = tmp_path / "data" / "shop"
+    real.mkdir(parents=True)
+    (tmp_path / "srv").mkdir()
+    (tmp_path / "srv" / "shop").symlink_to(real)
+    assert app_roots(str(tmp_path / "srv" / "shop/")) == sorted([str(tmp_path / "srv" / "shop"), str(real)])
+    assert app_roots(None) == []
+
+
+CHILD = """\
+import signal, socket, sys, time
+if sys.argv[1] == "ignore-term":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen()
+print(s.getsockname()[1], flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.fixture
+def start_child(tmp_path: Path) -> Iterator[Any]:
+    """Start a python process in tmp_path listening on a 127.0.0.1 port; every one is stopped afterwards."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(mode: str) -> tuple[subprocess.Popen[str], int]:
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, mode], cwd=tmp_path, stdout=subprocess.PIPE, text=True
+        )
+        started.append(child)
+        assert child.stdout is not None
+        return child, int(child.stdout.readline())
+
+    yield start
+    for child in started:
+        if child.poll() is None:
+            child.kill()
+        child.wait(timeout=10)
+
+
+def test_real_reap_ends_listeners_outside_supervisor(
+    start_child: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    obeys, obeys_port = start_child("obey")
+    stubborn, stubborn_port = start_child("ignore-term")
+    # this test's own process also runs from the "app tree" and must be left alone
+    monkeypatch.chdir(tmp_path)
+    processes, _unreadable = read_processes()
+    protected = {pid: "it is this module or one of its parents" for pid in self_and_ancestors(processes)}
+    candidates = app_candidates(
+        processes,
+        read_listeners(),
+        [obeys_port, stubborn_port],
+        [str(tmp_path)],
+        ["python*", "pytest*"],
+        protected,
+    )
+    targets = {c.process.pid: c for c in candidates if c.protected_because is None}
+    assert set(targets) == {obeys.pid, stubborn.pid}
+    assert targets[obeys.pid].ports == (obeys_port,)
+    assert os.getpid() in {c.process.pid for c in candidates if c.protected_because}
+
+    began = time.monotonic()
+    outcomes = reap({pid: c.process.starttime for pid, c in targets.items()}, 1.5, True, SystemOps())
+    assert outcomes[obeys.pid] == Outcome(obeys.pid, "SIGTERM", True)
+    assert outcomes[stubborn.pid] == Outcome(stubborn.pid, "SIGKILL", True)
+    assert time.monotonic() - began >= 1.5
+    assert obeys.wait(timeout=5) == -signal.SIGTERM
+    assert stubborn.wait(timeout=5) == -signal.SIGKILL
+    assert not [listener for listener in read_listeners() if listener.port in (obeys_port, stubborn_port)]
+
+
+def test_real_reap_leaves_a_stubborn_process_when_told(start_child: Any) -> None:
+    stubborn, _port = start_child("ignore-term")
+    starttime = read_processes()[0][stubborn.pid].starttime
+    outcomes = reap({stubborn.pid: starttime}, 0.5, False, SystemOps())
+    assert outcomes[stubborn.pid] == Outcome(stubborn.pid, "SIGTERM", False)
+    assert stubborn.poll() is None
+
+
+def test_real_signal_is_not_sent_to_a_reused_pid(start_child: Any) -> None:
+    child, _port = start_child("obey")
+    starttime = read_processes()[0][child.pid].starttime
+    assert SystemOps().send(child.pid, starttime + 1, signal.SIGTERM) is False
+    assert child.poll() is None
+
+
+def run_module(capsys: pytest.CaptureFixture[str], args: dict[str, Any]) -> dict[str, Any]:
+    with patch_module_args(args), pytest.raises(SystemExit):
+        app_reap.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_module_check_mode_reports_and_sends_nothing(
+    start_child: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    child, port = start_child("obey")
+    result = run_module(capsys, {"ports": [port], "_ansible_check_mode": True})
+    assert result["changed"] is True
+    assert [(entry["pid"], entry["ports"], entry["signal"]) for entry in result["reaped"]] == [
+        (child.pid, [port], None)
+    ]
+    assert result["reaped"][0]["reason"] == f"holds app port {port}"
+    assert result["msg"].startswith("Would reap 1 process(es)")
+    assert result["still_held"] == []
+    assert child.poll() is None
+
+
+def test_module_reaps_for_real(start_child: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    child, port = start_child("ignore-term")
+    result = run_module(capsys, {"ports": [port], "term_timeout": 1})
+    assert result["changed"] is True
+    entry = result["reaped"][0]
+    assert (entry["pid"], entry["signal"], entry["exited"]) == (child.pid, "SIGKILL", True)
+    assert entry["cmdline"].startswith(sys.executable)
+    assert result["still_held"] == []
+    assert child.wait(timeout=5) == -signal.SIGKILL
+
+
+def test_module_with_nothing_to_reap_is_unchanged(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    result = run_module(capsys, {"ports": [1], "app_root": str(tmp_path)})
+    assert (result["changed"], result["reaped"]) == (False, [])
+    assert result["msg"].startswith("Nothing to reap")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({}, "needs ports, app_root or both"),
+        ({"ports": [0, 70000]}, "ports [0, 70000] are not TCP ports"),
+        ({"app_root": "/"}, "must be the app's own absolute directory"),
+        ({"ports": [3000], "term_timeout": -1}, "term_timeout=-1 must be 0 or more"),
+    ],
+)
+def test_module_refuses_bad_arguments(
+    capsys: pytest.CaptureFixture[str], args: dict[str, Any], message: str
+) -> None:
+    result = run_module(capsys, args)
+    assert result["failed"] is True
+    assert message in result["msg"]
