@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+'use strict';
+// npm run migrate: applies the SQL migrations in prisma/migrations with node-postgres (no Prisma engine).
+const path = require('node:path');
+const { Client } = require('pg');
+const { ConfigError, applicationName } = require('../lib/config');
+const { poolOptions } = require('../lib/db');
+const { migrate } = require('../lib/migrations');
+
+async function main() {
+  const { options } = poolOptions(process.env, 'migrate');
+  const client = new Client({
+    connectionString: options.connectionString,
+    connectionTimeoutMillis: options.connectionTimeoutMillis || 10000,
+    application_name: options.application_name || applicationName(process.env, 'migrate'),
+    options: options.options,
+  });
+  await client.connect();
+  try {
+    const started = Date.now();
+    const log = { info: (message) => console.log(`migrate: ${message}`) };
+    const { applied, total } = await migrate(client, path.join(__dirname, '..', 'prisma', 'migrations'), log);
+    console.log(
+      `migrate: ${applied.length} applied, ${total - applied.length} already up to date, ${Date.now() - started} ms`,
+    );
+  } finally {
+    await client.end();
+  }
+}
+
+main().catch((error) => {
+  const hint = error instanceof ConfigError ? '' : ' (is DATABASE_URL right and PostgreSQL reachable?)';
+  console.error(`migrate: FAILED: ${error.message}${hint}`);
+  process.exit(1);
+});
