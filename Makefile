@@ -1,0 +1,92 @@
+# shipshape: one command for the demo, one for the tests. Both install what they need.
+# Run `make help` for the list of targets.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV        := .venv
+BIN         := $(CURDIR)/$(VENV)/bin
+PYTHON      ?= python3
+# Podman only works here with this configuration (runc, no default ulimits): see the file.
+export CONTAINERS_CONF := $(CURDIR)/containers.conf
+export ANSIBLE_CONFIG  := $(CURDIR)/ansible.cfg
+export PATH            := $(BIN):$(PATH)
+# Plain logs: CI and .cache/logs are read as text.
+export NO_COLOR := 1
+export PY_COLORS := 0
+export ANSIBLE_NOCOLOR := 1
+# The test image is tagged by a hash of its recipe; scenarios read this variable.
+export SHIPSHAPE_TEST_IMAGE = $(shell molecule/image/build.sh --print-tag)
+
+# Molecule scenarios `make test` runs, and how many at once (each boots a systemd host).
+SCENARIOS   ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+JOBS        ?= 2
+LOGDIR      := .cache/logs
+
+# Debian packages the tooling needs on the machine that runs it (the controller).
+HOST_PACKAGES := podman runc debootstrap uidmap slirp4netns fuse-overlayfs \
+                 python3-venv python3-pip nodejs npm git curl make
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}'
+
+.PHONY: deps
+deps: ## Install the Debian packages the toolkit needs (as root; skips what is there)
+	@missing=$$(for p in $(HOST_PACKAGES); do \
+	    if [ $$p = nodejs ] || [ $$p = npm ]; then command -v $${p/nodejs/node} >/dev/null && continue; fi; \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  [ "$$(id -u)" = 0 ] || { echo "run as root, or install these packages: $$missing" >&2; exit 1; }; \
+	  apt-get update -qq || echo "apt-get update reported errors (an unreachable extra source?); going on"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["dev"]))' > $(VENV)/requirements.txt
+	$(BIN)/pip install -q -r $(VENV)/requirements.txt
+	touch $@
+
+.PHONY: venv
+venv: deps $(VENV)/.installed ## Create the Python toolchain in .venv (rebuilt when pyproject.toml changes)
+
+.PHONY: image
+image: deps ## Build the test-host image (once per recipe hash)
+	molecule/image/build.sh
+
+.PHONY: lint
+lint: venv ## yamllint, ansible-lint (production profile), ruff
+	yamllint --strict .
+	ansible-lint
+	ruff check .
+	ruff format --check .
+
+.PHONY: unit
+unit: venv ## Unit tests of the Python plugins
+	pytest -q plugins/tests/unit
+
+.PHONY: molecule
+molecule: venv image ## Every molecule scenario, $(JOBS) at a time (logs in .cache/logs)
+	@mkdir -p $(LOGDIR)
+	@printf '%s\n' $(SCENARIOS) | xargs -P $(JOBS) -I{} bash -c \
+	  'start=$$(date +%s); if molecule test -s {} > $(LOGDIR)/molecule-{}.log 2>&1; then \
+	     echo "molecule {}: passed in $$(( $$(date +%s) - start ))s"; \
+	   else echo "molecule {}: FAILED after $$(( $$(date +%s) - start ))s, last lines:"; \
+	     tail -n 60 $(LOGDIR)/molecule-{}.log; exit 255; fi'
+
+.PHONY: scenario
+scenario: venv image ## One molecule scenario: make scenario S=base
+	molecule test -s $(S)
+
+.PHONY: test
+test: lint unit molecule ## Everything CI runs: lint, unit tests, every molecule scenario
+	@echo "make test: all passed"
+
+.PHONY: clean
+clean: ## Remove the venv and caches (the test image stays)
+	rm -rf $(VENV) .cache

@@ -1,0 +1,64 @@
+"""Helpers for shipshape's testinfra suites: which hosts to test, and probes run on them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def _inventory() -> dict[str, Any]:
+    inventory_file = os.environ.get("MOLECULE_INVENTORY_FILE")
+    if not inventory_file:
+        raise RuntimeError("MOLECULE_INVENTORY_FILE is not set: run these tests through `molecule verify`.")
+    return yaml.safe_load(Path(inventory_file).read_text())
+
+
+def _group_hosts(node: dict[str, Any], group: str, inside: bool = False) -> set[str]:
+    """Host names in `group` anywhere below `node` (molecule nests groups under all.children)."""
+    found: set[str] = set()
+    for name, child in (node or {}).items():
+        if not isinstance(child, dict):
+            continue
+        here = inside or name == group
+        if here:
+            found.update((child.get("hosts") or {}).keys())
+        found |= _group_hosts(child.get("children") or {}, group, here)
+    return found
+
+
+def molecule_hosts(group: str = "all") -> list[str]:
+    """testinfra host specs (podman://NAME) of a molecule group, for `testinfra_hosts`."""
+    names = _group_hosts(_inventory(), group)
+    if not names:
+        raise RuntimeError(f"no host in molecule group {group!r}")
+    return [f"podman://{name}" for name in sorted(names)]
+
+
+def app_model() -> dict[str, Any]:
+    """The demo app model (inventories/demo/group_vars/all/app.yml) the scenarios converge with."""
+    project = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).parents[2]))
+    return yaml.safe_load((project / "inventories/demo/group_vars/all/app.yml").read_text())
+
+
+def run_ok(host: Any, command: str) -> str:
+    """Run a command on the host, fail the test with its output unless it exits 0."""
+    result = host.run(command)
+    assert result.rc == 0, f"{command!r} exited {result.rc}: {result.stdout}{result.stderr}"
+    return result.stdout
+
+
+def curl(host: Any, url: str, *args: str) -> tuple[int, str]:
+    """HTTP status and body of a request made with curl on the host itself."""
+    quoted = " ".join(shlex.quote(a) for a in args)
+    out = run_ok(host, f"curl -sS -o /tmp/.curl-body -w '%{{http_code}}' {quoted} {shlex.quote(url)}")
+    body = host.run("cat /tmp/.curl-body").stdout
+    return int(out.strip()), body
+
+
+def json_of(text: str) -> Any:
+    return json.loads(text)

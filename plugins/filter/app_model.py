@@ -1,0 +1,203 @@
+"""Validation of the app model: the rules that span variables, in one place for every role.
+
+Types and choices are checked by each role's meta/argument_specs.yml. What a spec cannot say
+(a name with a slash, two processes on one port, `localhost` as an upstream host, a body size
+nginx cannot parse) is checked here, and every role asserts that this list is empty before it
+changes a host. Each message names the variable and says what to do.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+# nginx size syntax: a number with an optional k/m/g suffix (either case).
+SIZE_RE = re.compile(r"^([0-9]+)([kKmMgG]?)$")
+SIZE_FACTORS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+PROCESS_KEYS = {
+    "name",
+    "command",
+    "port",
+    "instances",
+    "health_path",
+    "proxy_path",
+    "websocket",
+    "db_pool",
+    "host",
+    "env",
+    "stopwaitsecs",
+}
+# Hosts an nginx upstream may not name: `localhost` resolves to ::1 first on current
+# distributions, and a node server bound to 127.0.0.1 then refuses nginx (seed 002, I7).
+LOOPBACK_V4 = "127.0.0.1"
+
+
+def name_problems(variable: str, value: Any) -> list[str]:
+    """Problems with a name used for a Unix user, a supervisor group or a database."""
+    if not isinstance(value, str) or not value:
+        return [f"{variable} must be a non-empty string, got {value!r}."]
+    if not NAME_RE.match(value):
+        return [
+            f"{variable}={value!r} is not a valid name: use 1 to 32 lowercase letters, digits, '-' or '_', "
+            "starting with a letter (no spaces, slashes or dots)."
+        ]
+    return []
+
+
+def path_problems(variable: str, value: Any) -> list[str]:
+    if not isinstance(value, str) or not value.startswith("/"):
+        return [f"{variable}={value!r} must be an absolute path such as /srv/shop."]
+    parts = value.split("/")
+    if ".." in parts or "." in parts or any(c.isspace() for c in value):
+        return [f"{variable}={value!r} must not contain '.', '..' or spaces."]
+    if value.rstrip("/") in ("", "/usr", "/etc", "/var", "/home", "/root", "/srv", "/opt", "/tmp"):
+        return [f"{variable}={value!r} is a system directory; use a directory of its own such as /srv/shop."]
+    return []
+
+
+def size_to_bytes(size: Any) -> int:
+    """Bytes in an nginx size (`20m` -> 20971520). Raises AnsibleFilterError if nginx would refuse it."""
+    match = SIZE_RE.match(str(size).strip())
+    if not match:
+        raise AnsibleFilterError(
+            f"{size!r} is not a size nginx understands: write a number with an optional k, m or g suffix, "
+            "such as 512k, 20m or 1g."
+        )
+    return int(match.group(1)) * SIZE_FACTORS[match.group(2).lower()]
+
+
+def _process_problems(index: int, process: Any) -> list[str]:
+    where = f"app_processes[{index}]"
+    if not isinstance(process, Mapping):
+        return [f"{where} must be a mapping with at least name and command, got {process!r}."]
+    problems = name_problems(f"{where}.name", process.get("name"))
+    if not process.get("command"):
+        problems.append(
+            f"{where}.command is required: the command supervisor runs, such as 'node server.js'."
+        )
+    elif str(process["command"]).split()[0] in ("npm", "yarn", "pnpm", "npx"):
+        problems.append(
+            f"{where}.command={process['command']!r} runs node through a package manager: supervisor would "
+            "signal the package manager, not node, and leave node orphaned (seed 000, I1). "
+            "Run node directly, e.g. 'node server.js'."
+        )
+    unknown = sorted(set(process) - PROCESS_KEYS)
+    if unknown:
+        problems.append(f"{where} has unknown keys {unknown}; allowed keys are {sorted(PROCESS_KEYS)}.")
+    port = process.get("port")
+    if port is not None and (
+        not isinstance(port, int) or isinstance(port, bool) or not 1024 <= port <= 65535
+    ):
+        problems.append(f"{where}.port={port!r} must be an integer from 1024 to 65535.")
+    host = process.get("host", LOOPBACK_V4)
+    if host != LOOPBACK_V4:
+        problems.append(
+            f"{where}.host={host!r}: upstreams must be {LOOPBACK_V4}. 'localhost' may resolve to ::1 and "
+            "a hostname may resolve anywhere; the app is told HOSTNAME=127.0.0.1 (seed 002, I7)."
+        )
+    instances = process.get("instances", 1)
+    if not isinstance(instances, int) or isinstance(instances, bool) or instances < 1:
+        problems.append(f"{where}.instances={instances!r} must be an integer of at least 1.")
+    for path_key in ("health_path", "proxy_path"):
+        value = process.get(path_key)
+        if value is not None and (not isinstance(value, str) or not value.startswith("/")):
+            problems.append(f"{where}.{path_key}={value!r} must be a URL path starting with '/'.")
+    if process.get("proxy_path") and port is None:
+        problems.append(f"{where}.proxy_path needs a port to proxy to.")
+    if process.get("websocket") and not process.get("proxy_path"):
+        problems.append(f"{where}.websocket is true but no proxy_path says where nginx routes it.")
+    db_pool = process.get("db_pool", 0)
+    if not isinstance(db_pool, int) or isinstance(db_pool, bool) or db_pool < 0:
+        problems.append(f"{where}.db_pool={db_pool!r} must be an integer of 0 (no database) or more.")
+    return problems
+
+
+def process_ports(process: Mapping[str, Any]) -> list[int]:
+    """Ports a process listens on: `instances` consecutive ports from `port`."""
+    if process.get("port") is None:
+        return []
+    return [process["port"] + i for i in range(process.get("instances", 1))]
+
+
+def _ports_problems(processes: Iterable[Mapping[str, Any]]) -> list[str]:
+    owner: dict[int, str] = {}
+    problems = []
+    for process in processes:
+        for port in process_ports(process):
+            if port in owner:
+                problems.append(
+                    f"app_processes: port {port} is used by both {owner[port]!r} and {process['name']!r} "
+                    "(instances take consecutive ports); two programs on one port crash-loop on EADDRINUSE "
+                    "(seed 002, I6). Give each a port range of its own."
+                )
+            owner[port] = process["name"]
+    return problems
+
+
+def app_model_problems(
+    app_name: Any,
+    app_user: Any = None,
+    app_root: Any = None,
+    app_processes: Any = None,
+    app_max_body_size: Any = None,
+) -> list[str]:
+    """Every problem found in the app model, as sentences for the operator; empty when valid."""
+    problems = name_problems("app_name", app_name)
+    if app_user is not None:
+        problems += name_problems("app_user", app_user)
+        if app_user == "root":
+            problems.append("app_user must not be root: the app never runs as root.")
+    if app_root is not None:
+        problems += path_problems("app_root", app_root)
+    if app_max_body_size is not None:
+        try:
+            size_to_bytes(app_max_body_size)
+        except AnsibleFilterError as exc:
+            problems.append(f"app_max_body_size: {exc.message}")
+    if app_processes is not None:
+        if not isinstance(app_processes, list) or not app_processes:
+            return [*problems, "app_processes must be a non-empty list of processes."]
+        process_problems = [p for i, proc in enumerate(app_processes) for p in _process_problems(i, proc)]
+        problems += process_problems
+        if not process_problems:
+            names = [p["name"] for p in app_processes]
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                problems.append(
+                    f"app_processes: names {duplicates} appear more than once; names must be unique."
+                )
+            problems += _ports_problems(app_processes)
+    return problems
+
+
+def app_program_instances(app_name: str, app_processes: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per supervisor program instance: name, process, port (or None), index."""
+    instances = []
+    for process in app_processes:
+        count = process.get("instances", 1)
+        ports = process_ports(process) or [None] * count
+        for index, port in enumerate(ports):
+            suffix = f"-{index}" if count > 1 else ""
+            instances.append(
+                {
+                    "program": f"{app_name}-{process['name']}{suffix}",
+                    "process": process["name"],
+                    "port": port,
+                    "index": index,
+                }
+            )
+    return instances
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {
+            "app_model_problems": app_model_problems,
+            "app_program_instances": app_program_instances,
+            "nginx_size_to_bytes": size_to_bytes,
+            "app_process_ports": process_ports,
+        }
