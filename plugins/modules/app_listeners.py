@@ -12,11 +12,11 @@ description:
   - Read-only; changes nothing, in or out of check mode. Used by the smoke tests and by diagnose.
   - For each of O(ports), every listening socket with its address, address family and owning process, and
     whether supervisord runs that process.
-  - Names what it finds with the incident ids of DESIGN.md, in RV(ports[].problems) and RV(problems)
-    C(I7) no IPv4 127.0.0.1 listener (nginx's upstream is C(127.0.0.1:PORT); an app bound to C(::1) is
-    unreachable), C(I6) a port held outside supervisor, C(I1) more than one process tree on a port,
-    C(I10) nothing listening.
-  - With O(app_root), also lists as RV(orphans) the app processes outside supervisor: the ones the app_reap
+  - Names what it finds with the incident ids of DESIGN.md, in RV(ports[].problems) and RV(problems).
+    C(I7) no IPv4 127.0.0.1 listener (nginx's upstream is C(127.0.0.1:PORT), so an app bound to C(::1) is
+    unreachable); C(I6) a port held outside supervisor; C(I1) more than one process tree on a port, or an
+    app process outside supervisor; C(I10) nothing listening, or a listener that does not accept.
+  - With O(app_root), also lists as RV(orphans) the app processes outside supervisor, the ones the app_reap
     module would end.
   - Run it with become, as root; otherwise the owners of other users' sockets cannot be seen.
 version_added: "0.1.0"
@@ -87,7 +87,7 @@ ports:
       type: list
       elements: dict
       contains:
-        address: {description: The local address, such as 127.0.0.1, ::1 or ::ffff:127.0.0.1., type: str}
+        address: {description: "The local address, such as 127.0.0.1, ::1 or ::ffff:127.0.0.1.", type: str}
         family: {description: "ipv4, ipv6 or dual (an IPv6 wildcard that also accepts IPv4).", type: str}
         pid: {description: The process; null when it could not be found (not root)., type: int}
         cmdline: {description: Its command line., type: str}
