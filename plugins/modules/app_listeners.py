@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# ruff: noqa: E402  (Ansible's module layout puts DOCUMENTATION, EXAMPLES and RETURN before the imports)
 """Who listens on each app port, and which app processes run outside supervisor (read-only)."""
 
 from __future__ import annotations

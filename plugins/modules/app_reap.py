@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# ruff: noqa: E402  (Ansible's module layout puts DOCUMENTATION, EXAMPLES and RETURN before the imports)
 """End the app's processes that run outside supervisor (outages I1, I6)."""
 
 from __future__ import annotations

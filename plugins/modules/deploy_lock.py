@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# ruff: noqa: E402  (Ansible's module layout puts DOCUMENTATION, EXAMPLES and RETURN before the imports)
 """One deploy at a time per host (outage I11)."""
 
 from __future__ import annotations

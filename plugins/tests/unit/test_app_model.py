@@ -1,0 +1,110 @@
+"""The app model rules every role asserts before it changes a host."""
+
+from __future__ import annotations
+
+import pytest
+from ansible.errors import AnsibleFilterError
+from app_model import app_model_problems, app_program_instances, process_ports, size_to_bytes
+
+WEB = {"name": "web", "command": "node server.js", "port": 3000, "health_path": "/api/health", "db_pool": 10}
+SOCKET = {
+    "name": "socket",
+    "command": "node socket-server.js",
+    "port": 3001,
+    "proxy_path": "/socket.io/",
+    "websocket": True,
+}
+WORKER = {"name": "worker", "command": "node worker.js", "db_pool": 5}
+
+
+def problems(**overrides):
+    model = {
+        "app_name": "shop",
+        "app_user": "shop",
+        "app_root": "/srv/shop",
+        "app_processes": [WEB, SOCKET, WORKER],
+        "app_max_body_size": "20m",
+    }
+    model.update(overrides)
+    return app_model_problems(**model)
+
+
+def test_the_demo_model_is_valid():
+    assert problems() == []
+
+
+@pytest.mark.parametrize("bad", ["my shop", "../etc", "Shop", "", "a/b", "shop.", "1shop", "x" * 33, None, 7])
+def test_bad_app_name_is_refused_naming_the_variable(bad):
+    found = problems(app_name=bad)
+    assert len(found) == 1 and found[0].startswith("app_name")
+
+
+@pytest.mark.parametrize("bad", ["root", "sh op", "../x"])
+def test_bad_app_user_is_refused(bad):
+    assert any(p.startswith("app_user") for p in problems(app_user=bad))
+
+
+@pytest.mark.parametrize("bad", ["srv/shop", "/srv/../etc", "/", "/etc", "/srv/my shop", 3])
+def test_bad_app_root_is_refused(bad):
+    assert any(p.startswith("app_root") for p in problems(app_root=bad))
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"), [("512k", 524288), ("20m", 20971520), ("1G", 1073741824), ("100", 100)]
+)
+def test_sizes_nginx_understands(size, expected):
+    assert size_to_bytes(size) == expected
+
+
+@pytest.mark.parametrize("bad", ["20 mb", "20mb", "-1m", "1.5m", "", "m"])
+def test_sizes_nginx_refuses(bad):
+    with pytest.raises(AnsibleFilterError):
+        size_to_bytes(bad)
+    assert any(p.startswith("app_max_body_size") for p in problems(app_max_body_size=bad))
+
+
+def test_localhost_upstream_is_refused():
+    found = problems(app_processes=[{**WEB, "host": "localhost"}, SOCKET])
+    assert found and "app_processes[0].host" in found[0] and "127.0.0.1" in found[0]
+
+
+def test_duplicate_ports_including_instances_are_refused():
+    found = problems(app_processes=[{**WEB, "instances": 2}, SOCKET])
+    assert found == [p for p in found if "port 3001" in p] and len(found) == 1
+
+
+def test_npm_start_is_refused():
+    found = problems(app_processes=[{**WEB, "command": "npm start"}])
+    assert found and "app_processes[0].command" in found[0]
+
+
+@pytest.mark.parametrize(
+    ("change", "variable"),
+    [
+        ({"port": 80}, "app_processes[0].port"),
+        ({"port": "3000"}, "app_processes[0].port"),
+        ({"instances": 0}, "app_processes[0].instances"),
+        ({"db_pool": -1}, "app_processes[0].db_pool"),
+        ({"health_path": "api/health"}, "app_processes[0].health_path"),
+        ({"websocket": True}, "app_processes[0].websocket"),
+        ({"colour": "blue"}, "app_processes[0] has unknown keys"),
+    ],
+)
+def test_process_fields_are_checked(change, variable):
+    found = problems(app_processes=[{**WEB, **change}])
+    assert any(p.startswith(variable) for p in found), found
+
+
+def test_duplicate_names_are_refused():
+    found = problems(app_processes=[WEB, {**WEB, "port": 4000}])
+    assert found and "names ['web']" in found[0]
+
+
+def test_program_instances_get_consecutive_ports_and_suffixes():
+    programs = app_program_instances("shop", [{**WEB, "instances": 2}, WORKER])
+    assert [(p["program"], p["port"]) for p in programs] == [
+        ("shop-web-0", 3000),
+        ("shop-web-1", 3001),
+        ("shop-worker", None),
+    ]
+    assert process_ports({**WEB, "instances": 3}) == [3000, 3001, 3002]
