@@ -30,10 +30,15 @@ PROCESS_KEYS = {
     "host",
     "env",
     "stopwaitsecs",
+    # Path (and query) the smoke test upgrades to a WebSocket; proxy_path when unset.
+    "smoke_path",
 }
 # Hosts an nginx upstream may not name: `localhost` resolves to ::1 first on current
 # distributions, and a node server bound to 127.0.0.1 then refuses nginx (seed 002, I7).
 LOOPBACK_V4 = "127.0.0.1"
+# Characters a proxy_path may hold: a plain URL path, nothing nginx's config parser reads as
+# syntax (spaces, ';', '{', '}', '#', quotes).
+PROXY_PATH_RE = re.compile(r"^/[A-Za-z0-9._~!$&()*+,=:@%/-]*$")
 
 
 def name_problems(variable: str, value: Any) -> list[str]:
@@ -193,6 +198,119 @@ def app_program_instances(app_name: str, app_processes: list[Mapping[str, Any]])
     return instances
 
 
+def _valid_port(port: Any) -> bool:
+    return isinstance(port, int) and not isinstance(port, bool) and 1 <= port <= 65535
+
+
+def _routed_processes(app_processes: Any) -> list[tuple[int, Mapping[str, Any]]]:
+    """(index, process) of each process nginx routes to: a mapping with a valid port."""
+    if not isinstance(app_processes, list):
+        return []
+    return [
+        (index, process)
+        for index, process in enumerate(app_processes)
+        if isinstance(process, Mapping) and _valid_port(process.get("port"))
+    ]
+
+
+def _route_problems(app_processes: Any) -> list[str]:
+    """Each routed process needs a location of its own: one serves '/', the others their proxy_path."""
+    problems = []
+    owner: dict[str, int] = {}
+    for index, process in _routed_processes(app_processes):
+        proxy_path = process.get("proxy_path")
+        if isinstance(proxy_path, str) and proxy_path and not PROXY_PATH_RE.match(proxy_path):
+            problems.append(
+                f"app_processes[{index}].proxy_path={proxy_path!r} is not a plain URL path: nginx would read "
+                "its spaces, ';', '{', '}', '#' or quotes as config syntax. Use letters, digits and '/._-~'."
+            )
+            continue
+        location = proxy_path or "/"
+        if location in owner:
+            first = owner[location]
+            if not proxy_path:
+                problems.append(
+                    f"app_processes[{index}].proxy_path is missing: app_processes[{first}] already serves "
+                    "'/' (a process with a port and no proxy_path serves '/', and only one may). "
+                    f"Give app_processes[{index}] a proxy_path such as '/{process.get('name')}/'."
+                )
+            else:
+                problems.append(
+                    f"app_processes[{index}].proxy_path={location!r} is also the proxy_path of "
+                    f"app_processes[{first}]; nginx can route a path to one process only."
+                )
+            continue
+        owner[location] = index
+    return problems
+
+
+def _listen_problems(listen_ports: Mapping[str, Any], app_processes: Any) -> list[str]:
+    """nginx's ports must be valid, distinct, and not an app port (EADDRINUSE, seed 002)."""
+    problems = []
+    app_ports = {
+        port: process.get("name")
+        for _, process in _routed_processes(app_processes)
+        for port in process_ports(process)
+    }
+    seen: dict[int, str] = {}
+    for variable, port in listen_ports.items():
+        if not _valid_port(port):
+            problems.append(f"{variable}={port!r} must be an integer from 1 to 65535.")
+            continue
+        if port in app_ports:
+            problems.append(
+                f"{variable}={port} is the port of app process {app_ports[port]!r}: nginx and the app "
+                "cannot both listen on it (EADDRINUSE, seed 002). Pick another port for one of them."
+            )
+        if port in seen:
+            problems.append(f"{variable}={port} is also {seen[port]}; nginx needs a port for each.")
+        seen.setdefault(port, variable)
+    return problems
+
+
+def nginx_site_problems(
+    app_processes: Any,
+    listen_ports: Mapping[str, Any],
+    tls_certificate: Any = "",
+    tls_certificate_key: Any = "",
+) -> list[str]:
+    """Problems with the nginx site the app model and the nginx_* settings describe; empty when valid.
+
+    `listen_ports` maps each nginx port variable to its value, so a message can name it. Checks that
+    need a valid app model (its types) are left to app_model_problems, which the nginx role asserts too.
+    """
+    problems = _route_problems(app_processes) + _listen_problems(listen_ports, app_processes)
+    if bool(tls_certificate) != bool(tls_certificate_key):
+        given, missing = (
+            ("nginx_tls_certificate", "nginx_tls_certificate_key")
+            if tls_certificate
+            else ("nginx_tls_certificate_key", "nginx_tls_certificate")
+        )
+        problems.append(
+            f"{given} is set but {missing} is not: TLS needs both (paths on the host), "
+            "or neither for HTTP only."
+        )
+    return problems
+
+
+def app_nginx_routes(app_name: str, app_processes: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One route per process with a port: its upstream (every instance's 127.0.0.1:port) and location.
+
+    A process without a proxy_path serves '/'. Call it on a model app_model_problems and
+    nginx_site_problems found valid.
+    """
+    return [
+        {
+            "process": process["name"],
+            "upstream": f"{app_name}_{process['name']}",
+            "servers": [f"{process.get('host', LOOPBACK_V4)}:{port}" for port in process_ports(process)],
+            "location": process.get("proxy_path") or "/",
+            "websocket": bool(process.get("websocket", False)),
+        }
+        for _, process in _routed_processes(app_processes)
+    ]
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -200,4 +318,6 @@ class FilterModule:
             "app_program_instances": app_program_instances,
             "nginx_size_to_bytes": size_to_bytes,
             "app_process_ports": process_ports,
+            "app_nginx_routes": app_nginx_routes,
+            "nginx_site_problems": nginx_site_problems,
         }

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from app_model import app_model_problems, app_program_instances, process_ports, size_to_bytes
+from app_model import (
+    app_model_problems,
+    app_nginx_routes,
+    app_program_instances,
+    nginx_site_problems,
+    process_ports,
+    size_to_bytes,
+)
 
 WEB = {"name": "web", "command": "node server.js", "port": 3000, "health_path": "/api/health", "db_pool": 10}
 SOCKET = {
@@ -108,3 +115,99 @@ def test_program_instances_get_consecutive_ports_and_suffixes():
         ("shop-worker", None),
     ]
     assert process_ports({**WEB, "instances": 3}) == [3000, 3001, 3002]
+
+
+LISTEN = {"nginx_listen_port": 80, "nginx_tls_listen_port": 443}
+
+
+def site_problems(processes, listen=None, certificate="", key=""):
+    return nginx_site_problems(processes, LISTEN if listen is None else listen, certificate, key)
+
+
+def test_the_demo_model_makes_a_valid_site():
+    assert site_problems([WEB, SOCKET, WORKER]) == []
+
+
+def test_routes_are_upstreams_on_ipv4_loopback_with_every_instance():
+    routes = app_nginx_routes("shop", [{**WEB, "instances": 2}, {**SOCKET, "port": 3005}, WORKER])
+    assert routes == [
+        {
+            "process": "web",
+            "upstream": "shop_web",
+            "servers": ["127.0.0.1:3000", "127.0.0.1:3001"],
+            "location": "/",
+            "websocket": False,
+        },
+        {
+            "process": "socket",
+            "upstream": "shop_socket",
+            "servers": ["127.0.0.1:3005"],
+            "location": "/socket.io/",
+            "websocket": True,
+        },
+    ]
+
+
+def test_two_processes_serving_root_are_refused_naming_the_second():
+    found = site_problems([WEB, {**WEB, "name": "api", "port": 4000}])
+    assert len(found) == 1 and found[0].startswith("app_processes[1].proxy_path is missing")
+
+
+def test_an_explicit_root_proxy_path_counts_as_serving_root():
+    found = site_problems([WEB, {**SOCKET, "proxy_path": "/"}])
+    assert len(found) == 1 and found[0].startswith("app_processes[1].proxy_path='/'")
+
+
+def test_a_shared_proxy_path_is_refused():
+    found = site_problems([WEB, SOCKET, {**SOCKET, "name": "socket2", "port": 3002}])
+    assert len(found) == 1 and found[0].startswith("app_processes[2].proxy_path='/socket.io/'")
+
+
+@pytest.mark.parametrize("bad", ["/a b/", "/x;return 200", "/{x}", "/#", "/'q'"])
+def test_a_proxy_path_nginx_would_parse_as_syntax_is_refused(bad):
+    found = site_problems([WEB, {**SOCKET, "proxy_path": bad}])
+    assert len(found) == 1 and found[0].startswith("app_processes[1].proxy_path=")
+
+
+def test_no_process_serving_root_is_allowed():
+    # An API-only app: every routed process has its own path and '/' answers 404.
+    assert site_problems([SOCKET, WORKER]) == []
+
+
+@pytest.mark.parametrize(
+    ("listen", "variable"),
+    [
+        ({"nginx_listen_port": 3000, "nginx_tls_listen_port": 443}, "nginx_listen_port=3000 is the port"),
+        ({"nginx_listen_port": 80, "nginx_tls_listen_port": 3001}, "nginx_tls_listen_port=3001 is the port"),
+        ({"nginx_listen_port": 80, "nginx_tls_listen_port": 80}, "nginx_tls_listen_port=80 is also"),
+        ({"nginx_listen_port": "80", "nginx_tls_listen_port": 443}, "nginx_listen_port='80' must be"),
+        ({"nginx_listen_port": 0, "nginx_tls_listen_port": 443}, "nginx_listen_port=0 must be"),
+    ],
+)
+def test_nginx_ports_are_valid_distinct_and_not_app_ports(listen, variable):
+    found = site_problems([WEB, SOCKET], listen=listen)
+    assert len(found) == 1 and found[0].startswith(variable), found
+
+
+def test_a_port_taken_by_a_second_instance_is_refused():
+    found = site_problems([{**WEB, "instances": 3}], listen={"nginx_listen_port": 3002})
+    assert found and found[0].startswith("nginx_listen_port=3002 is the port of app process 'web'")
+
+
+@pytest.mark.parametrize(
+    ("certificate", "key", "variable"),
+    [
+        ("/etc/ssl/shop.pem", "", "nginx_tls_certificate is set"),
+        ("", "/k", "nginx_tls_certificate_key is set"),
+    ],
+)
+def test_tls_needs_certificate_and_key_together(certificate, key, variable):
+    found = site_problems([WEB], certificate=certificate, key=key)
+    assert len(found) == 1 and found[0].startswith(variable)
+    assert site_problems([WEB], certificate="/c", key="/k") == []
+
+
+def test_site_checks_tolerate_a_model_app_model_problems_refuses():
+    # app_model_problems reports these; the site checks must not crash on them.
+    assert site_problems("not a list") == []
+    assert site_problems([None, {"name": "x", "port": "3000"}, WEB]) == []
