@@ -1,0 +1,195 @@
+"""deploy.yml end to end: the sample app on a systemd host, run as an operator runs it.
+
+Tests run in file order and build on each other: the converge step has deployed the sample app.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from shipshape_playbook import PROJECT, run_playbook
+from shipshape_testing import app_model, molecule_hosts, run_ok
+
+testinfra_hosts = molecule_hosts("web")
+APP = app_model()
+ROOT = APP["app_root"]
+SAMPLE = PROJECT / "examples/app"
+BROKEN_HEALTH = """
+export async function GET() {
+  return Response.json({ status: 'broken' }, { status: 503 });
+}
+"""
+
+
+def lock_json(owner: str, acquired: float, expires: float) -> str:
+    """A lock file as deploy_lock writes it (times in UTC, ISO 8601)."""
+
+    def iso(epoch: float) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+    return json.dumps(
+        {
+            "owner": owner,
+            "pid": 4242,
+            "host": owner.split("@")[1],
+            "acquired_at": iso(acquired),
+            "expires_at": iso(expires),
+            "purpose": "deploy",
+            "ttl": int(expires - acquired),
+        }
+    )
+
+
+def current_release(host) -> str:
+    return run_ok(host, f"readlink {ROOT}/current").strip().removeprefix("releases/")
+
+
+def release_record(host, release: str) -> dict:
+    return json.loads(run_ok(host, f"cat {ROOT}/releases/{release}/.shipshape-release.json"))
+
+
+def health(host) -> tuple[int, dict]:
+    out = host.run("curl -sS -w '\\n%{http_code}' http://127.0.0.1/api/health").stdout
+    body, _, code = out.rpartition("\n")
+    return int(code), (json.loads(body) if body.startswith("{") else {})
+
+
+def campaign_count(host) -> int:
+    sql = 'SELECT count(*) FROM "Campaign"'
+    return int(run_ok(host, f"sudo -u postgres psql -XAt -d {APP['app_name']} -c '{sql}'").strip())
+
+
+@pytest.fixture(scope="module")
+def source_variant():
+    """A copy of the sample app with one file changed: a new source hash, hence a new release."""
+    made: list[Path] = []
+
+    def make(name: str, path: str, transform) -> Path:
+        target = Path(tempfile.mkdtemp(prefix=f"shipshape-{name}-"))
+        shutil.copytree(
+            SAMPLE, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("node_modules", ".next")
+        )
+        file = target / path
+        file.write_text(transform(file.read_text()))
+        made.append(target)
+        return target
+
+    yield make
+    for directory in made:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def deploy_source(path: Path, *extra: str):
+    return run_playbook(
+        "deploy.yml", "-e", json.dumps({"app_source": {"type": "archive", "path": str(path)}}), *extra
+    )
+
+
+def test_first_deploy_serves_the_release_current_points_to(host):
+    release = current_release(host)
+    record = release_record(host, release)
+    code, body = health(host)
+    assert code == 200, body
+    assert body["buildId"] == record["build_id"]
+    assert host.file(f"{ROOT}/releases/{release}/.shipshape-status").content_string.startswith("good")
+    # Every port on IPv4 loopback, owned by supervisor's programs.
+    for port in (3000, 3001):
+        assert host.socket(f"tcp://127.0.0.1:{port}").is_listening
+        assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening
+    status = run_ok(host, f"supervisorctl status {APP['app_name']}:")
+    assert status.count("RUNNING") == len(APP["app_processes"]), status
+
+
+def test_env_files_are_private_to_the_app_user(host):
+    for process in APP["app_processes"]:
+        env = host.file(f"{ROOT}/shared/env/{process['name']}.env")
+        assert env.user == APP["app_user"] and env.mode == 0o600
+    web_env = host.file(f"{ROOT}/shared/env/web.env").content_string
+    assert "connection_limit=10" in web_env and "DATABASE_POOL_MAX='10'" in web_env
+
+
+def test_no_process_runs_as_root(host):
+    pids = run_ok(host, f"pgrep -u root -f '{ROOT}' || true").split()
+    assert pids == [], run_ok(host, f"ps -o pid,user,args -p {','.join(pids)}")
+
+
+def test_second_deploy_of_the_same_source_changes_nothing(host):
+    before = current_release(host)
+    run = run_playbook("deploy.yml")
+    assert run.ok, run.output[-3000:]
+    assert "is already the current release" in run.output
+    assert run.recap_changed() == 0, run.output[-3000:]
+    assert current_release(host) == before
+
+
+def test_rogue_process_on_the_web_port_is_reaped(host, source_variant):
+    before = current_release(host)
+    run_ok(host, f"supervisorctl stop {APP['app_name']}:{APP['app_name']}-web")
+    # A node server started by hand, outside supervisor, holding the web port (seed 002, I1/I6).
+    run_ok(
+        host,
+        "systemd-run --unit=rogue-node --uid=shop "
+        "node -e \"require('http').createServer((q,s)=>s.end('rogue')).listen(3000,'127.0.0.1')\"",
+    )
+    for _ in range(20):
+        if host.socket("tcp://127.0.0.1:3000").is_listening:
+            break
+        time.sleep(0.5)
+    rogue_pid = run_ok(host, "systemctl show -p MainPID --value rogue-node").strip()
+    changed = source_variant("changed", "app/page.js", lambda text: text + "\n// changed source\n")
+    run = deploy_source(changed)
+    assert run.ok, run.output[-4000:]
+    assert rogue_pid in run.output, "the reaped process is reported"
+    after = current_release(host)
+    assert after != before
+    code, body = health(host)
+    assert code == 200 and body["buildId"] == release_record(host, after)["build_id"]
+    assert body["buildId"] != release_record(host, before)["build_id"]
+
+
+def test_failed_health_rolls_back_and_keeps_data(host, source_variant):
+    run_ok(
+        host,
+        "curl -sS -f -H 'Content-Type: application/json' "
+        '-d \'{"name":"before-bad-deploy","recipients":5}\' http://127.0.0.1/api/campaigns',
+    )
+    rows_before = campaign_count(host)
+    good = current_release(host)
+    # A release whose health check always answers 503.
+    broken = source_variant(
+        "broken",
+        "app/api/health/route.js",
+        lambda text: text.replace("export async function GET", "async function realGet") + BROKEN_HEALTH,
+    )
+    run = deploy_source(broken)
+    assert not run.ok
+    assert "Switched back to " + good in run.output
+    assert current_release(host) == good
+    code, _ = health(host)
+    assert code == 200
+    bad = sorted(run_ok(host, f"ls {ROOT}/releases").split())[-1]
+    assert bad != good
+    assert host.file(f"{ROOT}/releases/{bad}/.shipshape-status").content_string.startswith("bad")
+    assert campaign_count(host) == rows_before
+
+
+def test_a_held_lock_stops_a_second_deploy_with_the_owners_name(host):
+    now = time.time()
+    host.run(f"echo '{lock_json('alice@laptop', now, now + 600)}' > {ROOT}/.deploy.lock")
+    run = run_playbook("deploy.yml")
+    assert not run.ok
+    assert "alice@laptop" in run.output
+
+
+def test_a_stale_lock_is_taken_over(host):
+    now = time.time()
+    host.run(f"echo '{lock_json('bob@gone', now - 7200, now - 3600)}' > {ROOT}/.deploy.lock")
+    run = run_playbook("deploy.yml")
+    assert run.ok, run.output[-3000:]
+    assert "Took over a stale deploy lock of bob@gone" in run.output
+    assert not host.file(f"{ROOT}/.deploy.lock").exists
