@@ -193,3 +193,18 @@ def test_a_stale_lock_is_taken_over(host):
     assert run.ok, run.output[-3000:]
     assert "Took over a stale deploy lock of bob@gone" in run.output
     assert not host.file(f"{ROOT}/.deploy.lock").exists
+
+
+def test_rollback_goes_to_the_previous_good_release(host):
+    current = current_release(host)
+    run = run_playbook("rollback.yml")
+    assert run.ok, run.output[-3000:]
+    previous = current_release(host)
+    assert previous < current
+    assert host.file(f"{ROOT}/releases/{previous}/.shipshape-status").content_string.startswith("good")
+    code, body = health(host)
+    assert code == 200 and body["buildId"] == release_record(host, previous)["build_id"]
+    # And forward again, by name.
+    run = run_playbook("rollback.yml", "-e", f"release={current}")
+    assert run.ok, run.output[-3000:]
+    assert current_release(host) == current
