@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Deploy benchmarks, on the demo host (run `make demo` first; `make bench` does both):
+#  1. the wall time of deploy.yml for a changed source against a raw `npm ci && next build`
+#     of the same source on the same host, in the same run (the ratio is Ansible's overhead);
+#  2. failed requests during that deploy under a steady loopback load through nginx.
+# Results are printed and appended to docs/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+host=${SHIPSHAPE_DEMO_HOST:-shipshape-demo}
+app_root=/srv/shop
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# A changed source: a new hash, so deploy.yml builds and switches for real.
+rsync -a --exclude node_modules --exclude .next examples/app/ "$work/app/"
+echo "// bench $(date +%s%N)" >> "$work/app/app/page.js"
+
+podman cp bench/load.py "$host:/tmp/shipshape-load.py"
+podman exec -d "$host" sh -c 'python3 /tmp/shipshape-load.py --seconds 900 > /tmp/shipshape-load.json'
+sleep 1
+
+start=$(date +%s.%N)
+ansible-playbook playbooks/deploy.yml -e "{\"app_source\": {\"type\": \"archive\", \"path\": \"$work/app\"}}" \
+  > "$work/deploy.log" 2>&1 || { tail -n 40 "$work/deploy.log"; exit 1; }
+deploy_seconds=$(python3 -c "print(round($(date +%s.%N) - $start, 1))")
+
+podman exec "$host" touch /tmp/shipshape-load.stop
+sleep 2
+load=$(podman exec "$host" cat /tmp/shipshape-load.json)
+
+# The same build by hand, on the same host, with the same warm npm cache.
+podman exec "$host" rm -rf /tmp/shipshape-raw
+podman cp "$work/app" "$host:/tmp/shipshape-raw"
+podman exec "$host" chown -R shop:shop /tmp/shipshape-raw
+raw_start=$(date +%s.%N)
+podman exec --user shop -w /tmp/shipshape-raw -e HOME=/home/shop -e npm_config_cache=$app_root/shared/npm-cache \
+  -e NEXT_TELEMETRY_DISABLED=1 "$host" sh -c 'npm ci --no-audit --no-fund --prefer-offline >/dev/null && npx prisma generate >/dev/null && npm run build >/dev/null'
+raw_seconds=$(python3 -c "print(round($(date +%s.%N) - $raw_start, 1))")
+podman exec "$host" rm -rf /tmp/shipshape-raw
+
+ratio=$(python3 -c "print(round($deploy_seconds / $raw_seconds, 2))")
+summary="| $(date -u +%Y-%m-%d) | $(printf %.0f "$deploy_seconds") s | $(printf %.0f "$raw_seconds") s | $ratio | $load |"
+echo "deploy.yml ${deploy_seconds}s, raw npm ci + prisma generate + next build ${raw_seconds}s, ratio $ratio"
+echo "load during the deploy: $load"
+echo "$summary" >> docs/benchmarks.md
