@@ -37,9 +37,15 @@ function createRedis(name, { blocking = false } = {}) {
   return client;
 }
 
+// QUIT when connected (replies in flight are delivered first); a client that is not connected would queue
+// QUIT until Redis came back, so it is disconnected at once instead.
 async function closeRedis(client) {
+  if (client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
   try {
-    await client.quit();
+    await withTimeout(client.quit(), 2000, 'redis QUIT');
   } catch {
     client.disconnect();
   }
