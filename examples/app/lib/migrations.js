@@ -76,10 +76,12 @@ function planMigrations(onDisk, recorded) {
   return { pending, unknown };
 }
 
-async function migrate(client, migrationsDir, log = console) {
+// `schema` (Prisma's ?schema= parameter) is created if needed; the caller's search_path already points at it.
+async function migrate(client, migrationsDir, { log = console, schema } = {}) {
   const onDisk = readMigrations(migrationsDir);
   await client.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]);
   try {
+    if (schema) await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema.replace(/"/g, '""')}"`);
     await client.query(CREATE_TABLE);
     const { rows } = await client.query(
       'SELECT migration_name, checksum FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL',

@@ -8,7 +8,7 @@ const { poolOptions } = require('../lib/db');
 const { migrate } = require('../lib/migrations');
 
 async function main() {
-  const { options } = poolOptions(process.env, 'migrate');
+  const { config, options } = poolOptions(process.env, 'migrate');
   const client = new Client({
     connectionString: options.connectionString,
     connectionTimeoutMillis: options.connectionTimeoutMillis || 10000,
@@ -19,7 +19,8 @@ async function main() {
   try {
     const started = Date.now();
     const log = { info: (message) => console.log(`migrate: ${message}`) };
-    const { applied, total } = await migrate(client, path.join(__dirname, '..', 'prisma', 'migrations'), log);
+    const migrationsDir = path.join(__dirname, '..', 'prisma', 'migrations');
+    const { applied, total } = await migrate(client, migrationsDir, { log, schema: config.schema });
     console.log(
       `migrate: ${applied.length} applied, ${total - applied.length} already up to date, ${Date.now() - started} ms`,
     );
