@@ -1,0 +1,421 @@
+"""diagnose.yml's parsers: what a host prints, as data. Pure functions, parametrized by pytest.
+
+diagnose.yml collects with read-only commands and hands their text here: ``supervisorctl status`` and
+supervisord's log (supervisor keeps no restart counter, its log does), ``nginx -T`` (every file nginx reads,
+so the body limit and upstreams nginx really uses are found, whichever file sets them), ``df``, Redis's
+INFO, and the names (never the values) in the env files. The findings are made from this data by the
+diagnose filter (diagnose.py).
+"""
+
+from __future__ import annotations
+
+import datetime
+import fnmatch
+import posixpath
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+NGINX_DEFAULT_BODY_SIZE = "1m"
+SIZE_RE = re.compile(r"^([0-9]+)([kKmMgG]?)$")
+SIZE_FACTORS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+LOOPBACK_V4 = "127.0.0.1"
+# supervisorctl status: "shop:shop-web   RUNNING   pid 812, uptime 0:03:10"
+STATUS_RE = re.compile(r"^(?P<name>\S+)\s+(?P<state>[A-Z]+)\s*(?P<description>.*)$")
+UPTIME_RE = re.compile(
+    r"pid (?P<pid>\d+), uptime (?:(?P<days>\d+) days?, )?(?P<h>\d+):(?P<m>\d\d):(?P<s>\d\d)"
+)
+# supervisord.log: "2025-11-22 23:10:01,123 INFO exited: shop-web (exit status 1; not expected)"
+LOG_TIME_RE = re.compile(r"^(?P<time>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)")
+EXITED_RE = re.compile(r"exited: (?P<name>\S+) \((?P<how>[^)]*)\)")
+GAVE_UP_RE = re.compile(r"gave up: (?P<name>\S+) entered FATAL state")
+SUPERVISORD_START = "supervisord started with pid"
+
+
+def size_to_bytes(size: Any) -> int:
+    match = SIZE_RE.match(str(size).strip())
+    if not match:
+        raise ValueError(f"{size!r} is not an nginx size")
+    return int(match.group(1)) * SIZE_FACTORS[match.group(2).lower()]
+
+
+# supervisor
+
+
+def parse_supervisor_status(text: str) -> list[dict[str, Any]]:
+    """Each line of ``supervisorctl status GROUP:``: name, group, program, state, pid, uptime, description."""
+    programs = []
+    for line in text.splitlines():
+        match = STATUS_RE.match(line.strip())
+        if not match or match.group("state") == "ERROR" or "no such" in line:
+            continue
+        full = match.group("name")
+        group, _, program = full.rpartition(":")
+        uptime = UPTIME_RE.search(match.group("description"))
+        seconds = None
+        if uptime:
+            seconds = (
+                int(uptime.group("days") or 0) * 86400
+                + int(uptime.group("h")) * 3600
+                + int(uptime.group("m")) * 60
+                + int(uptime.group("s"))
+            )
+        programs.append(
+            {
+                "name": full,
+                "group": group or None,
+                "program": program,
+                "state": match.group("state"),
+                "pid": int(uptime.group("pid")) if uptime else None,
+                "uptime": seconds,
+                "description": match.group("description").strip(),
+            }
+        )
+    return programs
+
+
+def parse_log_time(line: str) -> datetime.datetime | None:
+    match = LOG_TIME_RE.match(line)
+    if not match:
+        return None
+    return datetime.datetime.strptime(match.group("time"), "%Y-%m-%d %H:%M:%S")
+
+
+def parse_supervisord_log(text: str, now: str | None = None, window: int = 3600) -> dict[str, dict[str, Any]]:
+    """Crash signs per program since supervisord last started, from its log.
+
+    supervisor keeps no restart counter: every unexpected exit is an ``exited: NAME (...; not expected)``
+    line, and giving up is ``gave up: NAME entered FATAL state``. ``now`` is the host's local time as
+    ``YYYY-MM-DD HH:MM:SS`` (the log's clock); ``recent_exits`` counts the exits in the last ``window`` s.
+    """
+    lines = text.splitlines()
+    for index in range(len(lines) - 1, -1, -1):
+        if SUPERVISORD_START in lines[index]:
+            lines = lines[index + 1 :]
+            break
+    reference = datetime.datetime.strptime(now, "%Y-%m-%d %H:%M:%S") if now else None
+    signs: dict[str, dict[str, Any]] = {}
+
+    def entry(name: str) -> dict[str, Any]:
+        return signs.setdefault(
+            name, {"unexpected_exits": 0, "recent_exits": 0, "gave_up": False, "last_exit": None}
+        )
+
+    for line in lines:
+        exited = EXITED_RE.search(line)
+        if exited and "not expected" in exited.group("how"):
+            sign = entry(exited.group("name"))
+            sign["unexpected_exits"] += 1
+            when = parse_log_time(line)
+            sign["last_exit"] = f"{exited.group('how')} at {when}" if when else exited.group("how")
+            if reference is None or (when is not None and (reference - when).total_seconds() <= window):
+                sign["recent_exits"] += 1
+            continue
+        gave_up = GAVE_UP_RE.search(line)
+        if gave_up:
+            entry(gave_up.group("name"))["gave_up"] = True
+    return signs
+
+
+def supervisor_programs(
+    status_text: str,
+    log_text: str,
+    expected: Sequence[Mapping[str, Any]],
+    now: str | None = None,
+    window: int = 3600,
+) -> list[dict[str, Any]]:
+    """One entry per program the app model declares, with what supervisor says about it."""
+    status = {entry["program"]: entry for entry in parse_supervisor_status(status_text)}
+    signs = parse_supervisord_log(log_text, now, window)
+    programs = []
+    for declared in expected:
+        name = declared["program"]
+        found = status.get(name)
+        sign = signs.get(
+            name, {"unexpected_exits": 0, "recent_exits": 0, "gave_up": False, "last_exit": None}
+        )
+        programs.append(
+            {
+                "program": name,
+                "process": declared.get("process"),
+                "port": declared.get("port"),
+                "configured": found is not None,
+                "state": found["state"] if found else "MISSING",
+                "pid": found["pid"] if found else None,
+                "uptime": found["uptime"] if found else None,
+                "description": found["description"] if found else "",
+                **sign,
+            }
+        )
+    return programs
+
+
+# nginx
+
+
+def tokenize_nginx(text: str) -> list[str]:
+    """nginx config tokens: words (quotes removed), ';', '{' and '}'. Comments are dropped."""
+    tokens: list[str] = []
+    index, length = 0, len(text)
+    while index < length:
+        char = text[index]
+        if char.isspace():
+            index += 1
+        elif char == "#":
+            while index < length and text[index] != "\n":
+                index += 1
+        elif char in ";{}":
+            tokens.append(char)
+            index += 1
+        elif char in "\"'":
+            end = index + 1
+            word = []
+            while end < length and text[end] != char:
+                if text[end] == "\\" and end + 1 < length:
+                    end += 1
+                word.append(text[end])
+                end += 1
+            tokens.append("".join(word))
+            index = end + 1
+        else:
+            end = index
+            while end < length and not text[end].isspace() and text[end] not in ";{}\"'":
+                if text[end] == "#" and end > index:
+                    break
+                end += 1
+            tokens.append(text[index:end])
+            index = end
+    return tokens
+
+
+@dataclass
+class Directive:
+    name: str
+    args: list[str]
+    block: list[Directive] | None = None
+    file: str = ""
+
+
+def parse_nginx_block(tokens: list[str], file: str, position: int = 0) -> tuple[list[Directive], int]:
+    """Directives up to the matching '}' (or the end), and the position after it."""
+    directives: list[Directive] = []
+    words: list[str] = []
+    while position < len(tokens):
+        token = tokens[position]
+        position += 1
+        if token == ";":
+            if words:
+                directives.append(Directive(words[0], words[1:], None, file))
+            words = []
+        elif token == "{":
+            block, position = parse_nginx_block(tokens, file, position)
+            directives.append(Directive(words[0] if words else "", words[1:], block, file))
+            words = []
+        elif token == "}":
+            return directives, position
+        else:
+            words.append(token)
+    return directives, position
+
+
+def split_nginx_dump(text: str) -> list[tuple[str, str]]:
+    """``nginx -T`` output as [(path, content)], in the order nginx read them."""
+    files: list[tuple[str, str]] = []
+    marker = re.compile(r"^# configuration file (?P<path>.+):$", re.MULTILINE)
+    matches = list(marker.finditer(text))
+    for index, match in enumerate(matches):
+        end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
+        files.append((match.group("path"), text[match.end() : end]))
+    return files
+
+
+def _expand(
+    directives: list[Directive], files: Mapping[str, list[Directive]], prefix: str, depth: int = 0
+) -> None:
+    """Replace include directives by the directives of the files they name (as nginx -T listed them)."""
+    if depth > 10:
+        return
+    index = 0
+    while index < len(directives):
+        directive = directives[index]
+        if directive.name == "include" and directive.block is None and directive.args:
+            pattern = directive.args[0]
+            if not pattern.startswith("/"):
+                pattern = posixpath.join(prefix, pattern)
+            included: list[Directive] = []
+            for path in sorted(files):
+                if fnmatch.fnmatchcase(path, pattern):
+                    copy = [Directive(d.name, list(d.args), d.block, d.file) for d in files[path]]
+                    _expand(copy, files, prefix, depth + 1)
+                    included += copy
+            directives[index : index + 1] = included
+            index += len(included)
+            continue
+        if directive.block is not None:
+            _expand(directive.block, files, prefix, depth + 1)
+        index += 1
+
+
+def parse_nginx_dump(text: str) -> list[Directive]:
+    """The main configuration with every include expanded."""
+    files = split_nginx_dump(text)
+    if not files:
+        return []
+    parsed = {path: parse_nginx_block(tokenize_nginx(content), path)[0] for path, content in files}
+    main_path = files[0][0]
+    main = parsed[main_path]
+    _expand(main, parsed, posixpath.dirname(main_path))
+    return main
+
+
+def _first(directives: Sequence[Directive], name: str) -> Directive | None:
+    return next((d for d in directives if d.name == name and d.block is None), None)
+
+
+def _host_port(address: str) -> tuple[str, int | None]:
+    """'127.0.0.1:3000' -> ('127.0.0.1', 3000), '[::1]:3000' -> ('::1', 3000), 'localhost' -> (.., 80)."""
+    if address.startswith("unix:"):
+        return address, None
+    if address.startswith("["):
+        host, _, rest = address[1:].partition("]")
+        port = rest.lstrip(":")
+        return host, int(port) if port.isdigit() else 80
+    host, _, port = address.rpartition(":")
+    if not host:
+        return address, 80
+    return host, int(port) if port.isdigit() else None
+
+
+def _size_bytes(size: str) -> int | None:
+    try:
+        return size_to_bytes(size)
+    except ValueError:
+        return None
+
+
+def nginx_app_view(text: str, ports: Sequence[int]) -> dict[str, Any]:
+    """What nginx does with the app's ports: each location that proxies to one, its body limit, its servers.
+
+    The body limit of a location is its own client_max_body_size, else its server's, else http's, else
+    nginx's default of 1m (``limit_from`` says which). A location proxies to an app port when proxy_pass
+    names an upstream with a server on that port, or names host:port itself. ``other_hosts`` lists the
+    servers that are not 127.0.0.1 (``localhost`` may resolve to ::1: seed 002, I7).
+    """
+    main = parse_nginx_dump(text)
+    http = next((d for d in main if d.name == "http" and d.block is not None), None)
+    if http is None:
+        return {"parsed": False, "locations": [], "routed_ports": []}
+    upstreams: dict[str, list[str]] = {}
+    for directive in http.block or []:
+        if directive.name == "upstream" and directive.block is not None and directive.args:
+            upstreams[directive.args[0]] = [
+                d.args[0] for d in directive.block if d.name == "server" and d.args
+            ]
+    wanted = set(ports)
+    locations: list[dict[str, Any]] = []
+
+    def limit_of(block: Sequence[Directive], level: str, inherited: tuple[str, str]) -> tuple[str, str]:
+        own = _first(block, "client_max_body_size")
+        return (own.args[0], level) if own and own.args else inherited
+
+    def visit(
+        block: Sequence[Directive], inherited: tuple[str, str], server: Directive, path: str, level: str
+    ) -> None:
+        limit = limit_of(block, level, inherited)
+        proxy = _first(block, "proxy_pass")
+        if proxy and proxy.args:
+            target = re.sub(r"^[a-z]+://", "", proxy.args[0]).split("/", 1)[0]
+            servers = upstreams.get(target, [target])
+            hosts = [_host_port(server_address) for server_address in servers]
+            app_ports = sorted({port for _, port in hosts if port in wanted})
+            if app_ports:
+                names = _first(server.block or [], "server_name")
+                locations.append(
+                    {
+                        "location": path,
+                        "server_name": " ".join(names.args) if names else "",
+                        "listen": [" ".join(d.args) for d in server.block or [] if d.name == "listen"],
+                        "file": server.file,
+                        "client_max_body_size": limit[0],
+                        "client_max_body_bytes": _size_bytes(limit[0]),
+                        "limit_from": limit[1],
+                        "proxy_pass": proxy.args[0],
+                        "servers": servers,
+                        "other_hosts": sorted({host for host, _ in hosts if host != LOOPBACK_V4}),
+                        "ports": app_ports,
+                    }
+                )
+        for child in block:
+            if child.name == "location" and child.block is not None:
+                visit(child.block, limit, server, " ".join(child.args), "location")
+
+    http_limit = limit_of(http.block or [], "http", (NGINX_DEFAULT_BODY_SIZE, "default"))
+    for server in (d for d in http.block or [] if d.name == "server" and d.block is not None):
+        visit(server.block or [], http_limit, server, "(server)", "server")
+    routed = sorted({port for location in locations for port in location["ports"]})
+    return {"parsed": True, "locations": locations, "routed_ports": routed}
+
+
+# df, Redis, env files
+
+
+def parse_df(text: str) -> dict[str, Any] | None:
+    """The data line of ``df -P -k PATH`` or ``df -P -i PATH``: filesystem, sizes, percent used, mount."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) < 2:
+        return None
+    fields = lines[-1].split()
+    if len(fields) < 6:
+        return None
+    percent = fields[4].rstrip("%")
+    return {
+        "filesystem": fields[0],
+        "total": int(fields[1]) if fields[1].isdigit() else None,
+        "used": int(fields[2]) if fields[2].isdigit() else None,
+        "available": int(fields[3]) if fields[3].isdigit() else None,
+        "percent": int(percent) if percent.isdigit() else None,
+        "mount": fields[5],
+    }
+
+
+REDIS_FIELDS = (
+    "redis_version",
+    "uptime_in_seconds",
+    "used_memory",
+    "used_memory_human",
+    "maxmemory",
+    "maxmemory_human",
+    "maxmemory_policy",
+    "aof_enabled",
+    "rdb_last_bgsave_status",
+    "aof_last_write_status",
+    "connected_clients",
+    "evicted_keys",
+)
+
+
+def parse_redis_info(text: str) -> dict[str, str]:
+    """The fields of Redis's INFO that diagnose reports (never anything secret: INFO has no passwords)."""
+    info = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition(":")
+        if sep and key in REDIS_FIELDS:
+            info[key] = value
+    return info
+
+
+def env_names(text: str) -> list[str]:
+    """Names from ``grep -o '^[A-Z_][A-Z0-9_]*='`` output (never values)."""
+    return sorted({line.strip().rstrip("=") for line in text.splitlines() if line.strip().endswith("=")})
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {
+            "supervisor_programs": supervisor_programs,
+            "nginx_app_view": nginx_app_view,
+            "df_usage": parse_df,
+            "redis_info": parse_redis_info,
+            "env_names": env_names,
+        }

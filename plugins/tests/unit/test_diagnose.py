@@ -1,0 +1,471 @@
+"""diagnose_findings: a healthy host has no finding; each outage is named by its incident id."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from ansible.errors import AnsibleFilterError
+from diagnose import SEVERITIES, diagnose_findings, diagnose_legend, diagnose_summary
+
+OPTIONS = {"recover_command": "ansible-playbook -i inv playbooks/recover.yml --limit shop1"}
+
+
+def listener(port: int, pid: int, address: str = "127.0.0.1", family: str = "ipv4", **extra: Any) -> dict:
+    return {
+        "port": port,
+        "listening": True,
+        "ipv4_loopback": family != "ipv6",
+        "connect_ipv4": family != "ipv6",
+        "duplicate": False,
+        "listeners": [
+            {
+                "address": address,
+                "family": family,
+                "pid": pid,
+                "cmdline": "node server.js",
+                "user": "shop",
+                "supervised": True,
+            }
+        ],
+        "problems": [],
+        **extra,
+    }
+
+
+def program(name: str, process: str, port: int | None, state: str = "RUNNING", **extra: Any) -> dict:
+    return {
+        "program": name,
+        "process": process,
+        "port": port,
+        "configured": True,
+        "state": state,
+        "pid": 100 if state == "RUNNING" else None,
+        "uptime": 3600 if state == "RUNNING" else None,
+        "description": "",
+        "unexpected_exits": 0,
+        "recent_exits": 0,
+        "gave_up": False,
+        "last_exit": None,
+        **extra,
+    }
+
+
+def healthy() -> dict[str, Any]:
+    return {
+        "host": "shop1",
+        "app": {
+            "name": "shop",
+            "root": "/srv/shop",
+            "max_body_size": "20m",
+            "max_body_bytes": 20 * 1024 * 1024,
+            "ports": [3000, 3001],
+            "required_env": ["DATABASE_URL", "REDIS_URL", "SESSION_SECRET"],
+        },
+        "supervisor": {
+            "ok": True,
+            "programs": [
+                program("shop-web", "web", 3000),
+                program("shop-socket", "socket", 3001),
+                program("shop-worker", "worker", None),
+            ],
+        },
+        "listeners": {"ports": [listener(3000, 100), listener(3001, 101)], "orphans": [], "problems": []},
+        "release": {
+            "current": "20251122T230000Z-abc",
+            "record": True,
+            "record_build_id": "build-1",
+            "next_build_id": "build-1",
+            "node_modules": True,
+            "prisma_schema": True,
+            "prisma_schema_sha": "aaa",
+            "prisma_client_entry": True,
+            "prisma_client_sha": "aaa",
+            "prisma_client_dir": "node_modules/.prisma/client",
+        },
+        "health": [
+            {
+                "process": "web",
+                "url": "http://127.0.0.1/api/health",
+                "status": 200,
+                "json": {"status": "ok", "buildId": "build-1", "checks": {"database": "ok", "redis": "ok"}},
+            }
+        ],
+        "env": [
+            {"process": "web", "exists": True, "names": ["DATABASE_URL", "REDIS_URL", "SESSION_SECRET"]},
+            {"process": "worker", "exists": True, "names": ["DATABASE_URL", "REDIS_URL", "SESSION_SECRET"]},
+        ],
+        "nginx": {
+            "test_ok": True,
+            "test_output": "",
+            "view": {
+                "parsed": True,
+                "routed_ports": [3000, 3001],
+                "locations": [
+                    {
+                        "location": "/",
+                        "server_name": "_",
+                        "file": "/etc/nginx/sites-enabled/shop.conf",
+                        "client_max_body_size": "20m",
+                        "client_max_body_bytes": 20 * 1024 * 1024,
+                        "limit_from": "server",
+                        "proxy_pass": "http://shop_web",
+                        "servers": ["127.0.0.1:3000"],
+                        "other_hosts": [],
+                        "ports": [3000],
+                    }
+                ],
+            },
+        },
+        "postgres": {
+            "ok": True,
+            "max_connections": 100,
+            "reserved": 3,
+            "role": "shop",
+            "role_limit": 92,
+            "sessions": [
+                {"application_name": "app-web", "usename": "shop", "state": "idle", "count": 3},
+                {"application_name": "psql", "usename": "postgres", "state": "active", "count": 1},
+            ],
+        },
+        "redis": {
+            "ok": True,
+            "info": {
+                "maxmemory_policy": "noeviction",
+                "used_memory": "1000",
+                "maxmemory": "0",
+                "aof_enabled": "1",
+            },
+        },
+        "disk": {
+            "path": "/srv/shop",
+            "blocks": {"filesystem": "/dev/sda1", "percent": 40, "available": 1000, "mount": "/"},
+            "inodes": {"filesystem": "/dev/sda1", "percent": 3, "available": 1000, "mount": "/"},
+        },
+        "lock": {"found": None, "held": False, "stale": False, "msg": "No deploy lock."},
+        "stuck": [{"name": "campaigns stuck in SENDING", "rows": [], "has_fix": True}],
+    }
+
+
+def ids(facts: dict[str, Any], severity: str | None = None) -> set[str]:
+    return {
+        f["id"] for f in diagnose_findings(facts, OPTIONS) if severity is None or f["severity"] == severity
+    }
+
+
+def test_a_healthy_host_has_no_finding():
+    assert diagnose_findings(healthy(), OPTIONS) == []
+    assert diagnose_summary([]) == {"status": "ok", "counts": dict.fromkeys(SEVERITIES, 0), "ids": []}
+
+
+def test_findings_need_the_collected_facts():
+    with pytest.raises(AnsibleFilterError):
+        diagnose_findings(["not", "a", "dict"])
+
+
+def test_rogue_process_on_the_web_port_is_i6_and_i1():
+    facts = healthy()
+    facts["supervisor"]["programs"][0] = program("shop-web", "web", 3000, state="STOPPED")
+    rogue = listener(3000, 666)
+    rogue["listeners"][0].update(supervised=False, cmdline="node -e rogue")
+    facts["listeners"]["ports"][0] = rogue
+    facts["listeners"]["orphans"] = [
+        {
+            "pid": 666,
+            "cmdline": "node -e rogue",
+            "ports": [3000],
+            "reason": "holds app port 3000",
+            "user": "shop",
+        }
+    ]
+    found = diagnose_findings(facts, OPTIONS)
+    assert {"I1", "I6", "I10"} <= {f["id"] for f in found}
+    i6 = next(f for f in found if f["id"] == "I6")
+    assert i6["severity"] == "critical"
+    assert any("666" in line and "node -e rogue" in line for line in i6["evidence"])
+    assert OPTIONS["recover_command"] in i6["fix"]
+
+
+def test_duplicate_listeners_are_i1():
+    facts = healthy()
+    facts["listeners"]["ports"][0]["duplicate"] = True
+    assert ids(facts, "critical") == {"I1"}
+
+
+def test_app_process_outside_supervisor_without_a_port_is_an_i1_warning():
+    facts = healthy()
+    facts["listeners"]["orphans"] = [
+        {"pid": 7, "cmdline": "node worker.js", "ports": [], "reason": "node in the app tree", "user": "shop"}
+    ]
+    assert [(f["id"], f["severity"]) for f in diagnose_findings(facts, OPTIONS)] == [("I1", "warning")]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"prisma_client_entry": False, "prisma_client_sha": None}, "missing"),
+        ({"prisma_client_sha": "bbb"}, "stale"),
+        ({"node_modules": False}, "no node_modules"),
+    ],
+)
+def test_prisma_client_missing_or_stale_is_i2(change, expected):
+    facts = healthy()
+    facts["release"].update(change)
+    found = diagnose_findings(facts, OPTIONS)
+    assert [f["id"] for f in found] == ["I2"]
+    assert expected in found[0]["title"]
+
+
+def test_no_schema_no_prisma_check():
+    facts = healthy()
+    facts["release"].update(prisma_schema=False, prisma_client_entry=False, prisma_client_sha=None)
+    assert diagnose_findings(facts, OPTIONS) == []
+
+
+def test_connections_exhausted_is_i3_with_the_table_per_application_name():
+    facts = healthy()
+    facts["postgres"]["sessions"] = [
+        {"application_name": "", "usename": "shop", "state": "idle", "count": 80},
+        {"application_name": "app-web", "usename": "shop", "state": "idle", "count": 12},
+    ]
+    found = diagnose_findings(facts, OPTIONS)
+    assert [(f["id"], f["severity"]) for f in found] == [("I3", "critical")]
+    assert "role shop: 92 of its CONNECTION LIMIT 92" in found[0]["evidence"]
+    assert any("80  (no application_name) as shop" in line for line in found[0]["evidence"])
+
+
+def test_connections_near_the_limit_are_an_i3_warning():
+    facts = healthy()
+    facts["postgres"]["role_limit"] = -1
+    facts["postgres"]["sessions"] = [
+        {"application_name": "app-web", "usename": "shop", "state": "idle", "count": 80}
+    ]
+    assert [(f["id"], f["severity"]) for f in diagnose_findings(facts, OPTIONS)] == [("I3", "warning")]
+
+
+def test_nginx_body_limit_below_the_model_is_i4():
+    facts = healthy()
+    location = facts["nginx"]["view"]["locations"][0]
+    location.update(client_max_body_size="1m", client_max_body_bytes=1024 * 1024)
+    found = diagnose_findings(facts, OPTIONS)
+    assert [f["id"] for f in found] == ["I4"]
+    assert "client_max_body_size 1m" in found[0]["evidence"][0]
+
+
+def test_nginx_body_limit_off_is_fine():
+    facts = healthy()
+    facts["nginx"]["view"]["locations"][0].update(client_max_body_size="0", client_max_body_bytes=0)
+    assert diagnose_findings(facts, OPTIONS) == []
+
+
+def test_fatal_program_is_i5_with_its_restarts():
+    facts = healthy()
+    facts["supervisor"]["programs"][2] = program(
+        "shop-worker", "worker", None, state="FATAL", unexpected_exits=4, recent_exits=4, gave_up=True
+    )
+    found = diagnose_findings(facts, OPTIONS)
+    assert [(f["id"], f["severity"]) for f in found] == [("I5", "critical")]
+    assert "4 unexpected exit(s)" in found[0]["evidence"][1]
+
+
+def test_a_program_that_just_restarted_is_an_i5_warning_and_an_old_one_info():
+    facts = healthy()
+    facts["supervisor"]["programs"][0].update(recent_exits=3, uptime=5)
+    facts["supervisor"]["programs"][2].update(recent_exits=1, uptime=1200)
+    found = [(f["id"], f["severity"]) for f in diagnose_findings(facts, OPTIONS)]
+    assert found == [("I5", "warning"), ("I5", "info")]
+
+
+def test_ipv6_only_listener_is_i7():
+    facts = healthy()
+    facts["listeners"]["ports"][0] = listener(3000, 100, address="::1", family="ipv6")
+    found = diagnose_findings(facts, OPTIONS)
+    assert [f["id"] for f in found] == ["I7"]
+    assert "::1:3000 (ipv6)" in found[0]["evidence"][0]
+
+
+def test_localhost_upstream_is_i7():
+    facts = healthy()
+    facts["nginx"]["view"]["locations"][0].update(servers=["localhost:3000"], other_hosts=["localhost"])
+    assert [(f["id"], f["severity"]) for f in diagnose_findings(facts, OPTIONS)] == [("I7", "critical")]
+
+
+@pytest.mark.parametrize(
+    ("next_build_id", "title"), [("build-0", "another build"), (None, "no Next.js build")]
+)
+def test_stale_or_missing_next_build_is_i8(next_build_id, title):
+    facts = healthy()
+    facts["release"]["next_build_id"] = next_build_id
+    found = diagnose_findings(facts, OPTIONS)
+    assert [f["id"] for f in found] == ["I8"]
+    assert title in found[0]["title"]
+    assert "recover_rebuild=true" in found[0]["fix"]
+
+
+def test_health_serving_another_build_is_i8():
+    facts = healthy()
+    facts["health"][0]["json"]["buildId"] = "build-0"
+    assert ids(facts) == {"I8"}
+
+
+def test_stopped_socket_program_is_i10_once():
+    facts = healthy()
+    facts["supervisor"]["programs"][1] = program("shop-socket", "socket", 3001, state="STOPPED")
+    facts["listeners"]["ports"][1] = {
+        "port": 3001,
+        "listening": False,
+        "ipv4_loopback": False,
+        "connect_ipv4": False,
+        "duplicate": False,
+        "listeners": [],
+        "problems": [],
+    }
+    found = diagnose_findings(facts, OPTIONS)
+    assert [f["id"] for f in found] == ["I10"]
+    assert "shop-socket is STOPPED" in found[0]["title"]
+
+
+def test_nothing_on_a_port_of_a_running_program_is_i10():
+    facts = healthy()
+    facts["listeners"]["ports"][1].update(listening=False, listeners=[])
+    assert ids(facts) == {"I10"}
+
+
+def test_supervisord_down_is_i10():
+    facts = healthy()
+    facts["supervisor"] = {"ok": False, "error": "unix:///var/run/supervisor.sock no such file"}
+    assert ids(facts) == {"I10"}
+
+
+def test_a_program_supervisor_does_not_know_is_i10():
+    facts = healthy()
+    facts["supervisor"]["programs"][2] = program(
+        "shop-worker", "worker", None, state="MISSING", configured=False
+    )
+    assert ids(facts) == {"I10"}
+
+
+def test_stuck_records_and_a_stale_lock_are_i11():
+    facts = healthy()
+    facts["stuck"][0]["rows"] = [{"id": "c1"}]
+    facts["lock"] = {
+        "found": {"owner": "bob@gone", "purpose": "deploy"},
+        "stale": True,
+        "msg": "stale since 1h",
+    }
+    found = diagnose_findings(facts, OPTIONS)
+    assert [(f["id"], f["severity"]) for f in found] == [("I11", "warning"), ("I11", "warning")]
+    assert any("recover_fix_stuck=true" in f["fix"] for f in found)
+    assert any("{'id': 'c1'}" in f["evidence"] for f in found)
+
+
+def test_a_held_lock_is_information_and_a_failed_check_a_warning():
+    facts = healthy()
+    facts["lock"] = {"found": {"owner": "alice", "purpose": "deploy"}, "stale": False, "msg": "held by alice"}
+    facts["stuck"][0] = {"name": "bad", "error": 'relation "Campaign" does not exist', "has_fix": False}
+    assert [(f["id"], f["severity"]) for f in diagnose_findings(facts, OPTIONS)] == [
+        ("I11", "warning"),
+        ("I11", "info"),
+    ]
+
+
+def test_missing_required_env_names_are_i12_names_only():
+    facts = healthy()
+    facts["env"][0]["names"] = ["DATABASE_URL", "REDIS_URL"]
+    found = diagnose_findings(facts, OPTIONS)
+    assert [f["id"] for f in found] == ["I12"]
+    assert "SESSION_SECRET" in found[0]["title"] and "web" in found[0]["title"]
+
+
+def test_database_names_are_not_required_of_a_process_without_a_pool():
+    facts = healthy()
+    facts["env"][1].update(names=["REDIS_URL", "SESSION_SECRET"], expects_db=False)
+    assert diagnose_findings(facts, OPTIONS) == []
+
+
+def test_a_missing_env_file_is_i12():
+    facts = healthy()
+    facts["env"][1] = {"process": "worker", "exists": False, "names": []}
+    assert ids(facts) == {"I12"}
+
+
+@pytest.mark.parametrize(
+    ("section", "change", "expected"),
+    [
+        ("postgres", {"ok": False, "error": "connection refused"}, ("H1", "critical")),
+        ("redis", {"ok": False, "error": "NOAUTH"}, ("H2", "critical")),
+        ("redis", {"info": {"maxmemory_policy": "allkeys-lru"}}, ("H2", "warning")),
+        ("redis", {"info": {"maxmemory_policy": "noeviction", "aof_enabled": "0"}}, ("H2", "info")),
+        ("nginx", {"test_ok": False, "test_output": "nginx: [emerg] unexpected ;"}, ("H4", "critical")),
+    ],
+)
+def test_host_checks(section, change, expected):
+    facts = healthy()
+    facts[section].update(change)
+    assert [(f["id"], f["severity"]) for f in diagnose_findings(facts, OPTIONS)] == [expected]
+
+
+@pytest.mark.parametrize(("percent", "severity"), [(84, None), (85, "warning"), (97, "critical")])
+def test_disk_use(percent, severity):
+    facts = healthy()
+    facts["disk"]["inodes"]["percent"] = percent
+    found = diagnose_findings(facts, OPTIONS)
+    assert [f["severity"] for f in found] == ([severity] if severity else [])
+
+
+def test_no_current_release_is_h5():
+    facts = healthy()
+    facts["release"] = {"current": ""}
+    assert ids(facts) == {"H5"}
+
+
+@pytest.mark.parametrize(
+    ("checks", "expected"),
+    [
+        ({"database": "error: Prisma client is not usable", "redis": "ok"}, "I2"),
+        ({"database": "error: sorry, too many clients already", "redis": "ok"}, "I3"),
+        ({"database": "ok", "redis": "error: timeout"}, "H2"),
+        ({"database": "ok", "redis": "ok"}, "H6"),
+    ],
+)
+def test_a_failing_health_endpoint_names_its_likely_cause(checks, expected):
+    facts = healthy()
+    facts["health"][0].update(status=503, json={"status": "error", "buildId": "build-1", "checks": checks})
+    assert ids(facts) == {expected}
+
+
+def test_findings_are_sorted_critical_first_then_by_id():
+    facts = healthy()
+    facts["lock"] = {"found": {"owner": "alice", "purpose": "deploy"}, "stale": False, "msg": "held"}
+    facts["env"][0]["names"] = []
+    facts["release"]["next_build_id"] = "other"
+    facts["disk"]["blocks"]["percent"] = 90
+    order = [(f["severity"], f["id"]) for f in diagnose_findings(facts, OPTIONS)]
+    assert order == [("critical", "I8"), ("critical", "I12"), ("warning", "H3"), ("info", "I11")]
+
+
+def test_summary_counts_and_ids():
+    facts = healthy()
+    facts["env"][0]["names"] = []
+    facts["disk"]["blocks"]["percent"] = 90
+    summary = diagnose_summary(diagnose_findings(facts, OPTIONS))
+    assert summary == {
+        "status": "critical",
+        "counts": {"critical": 1, "warning": 1, "info": 0},
+        "ids": ["I12", "H3"],
+    }
+
+
+def test_every_finding_has_the_report_fields_and_a_known_id():
+    facts = healthy()
+    broken = copy.deepcopy(facts)
+    broken["supervisor"] = {"ok": False}
+    broken["postgres"] = {"ok": False}
+    broken["redis"] = {"ok": False}
+    broken["release"]["next_build_id"] = None
+    legend = diagnose_legend()
+    for item in diagnose_findings(broken, OPTIONS):
+        assert set(item) == {"id", "severity", "title", "evidence", "fix"}
+        assert item["id"] in legend and item["severity"] in SEVERITIES
+        assert item["evidence"] and all(isinstance(line, str) for line in item["evidence"])
