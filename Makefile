@@ -67,8 +67,9 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff
 	ruff format --check .
 
 .PHONY: unit
-unit: venv ## Unit tests of the Python plugins
+unit: venv ## Unit tests of the Python plugins and of the sample app
 	pytest -q plugins/tests/unit
+	cd examples/app && npm ci --no-audit --no-fund --prefer-offline >/dev/null && npm test
 
 .PHONY: molecule
 molecule: venv image ## Every molecule scenario, $(JOBS) at a time (logs in .cache/logs)
