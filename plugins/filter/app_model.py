@@ -311,6 +311,64 @@ def app_nginx_routes(app_name: str, app_processes: list[Mapping[str, Any]]) -> l
     ]
 
 
+# Seconds a stop of the supervisor service must leave after the longest drain: supervisord
+# sends its last SIGKILL at the end of a drain and needs a moment to exit before systemd kills.
+DRAIN_MARGIN_SECONDS = 10
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def app_drain_problems(app_processes: Any, stopwaitsecs: Any, service_stop_timeout: Any) -> list[str]:
+    """Problems with the drain times of the app's supervisor programs; empty when valid.
+
+    A process drains (SIGTERM, then SIGKILL to its group after this many seconds) for its own
+    `stopwaitsecs`, else for `stopwaitsecs` (supervisor_stopwaitsecs). Every drain must end
+    DRAIN_MARGIN_SECONDS before `service_stop_timeout` (supervisor_service_stop_timeout), or a stop
+    of the supervisor service (a reboot, an upgrade) kills node mid-drain (seed 002, I9).
+    """
+    problems = []
+    drains: list[tuple[str, int]] = []
+    default_used = False
+    for index, process in enumerate(app_processes if isinstance(app_processes, list) else []):
+        if not isinstance(process, Mapping):
+            continue
+        if "stopwaitsecs" not in process:
+            default_used = True
+            continue
+        value = process["stopwaitsecs"]
+        variable = f"app_processes[{index}].stopwaitsecs"
+        if _positive_int(value):
+            drains.append((variable, value))
+        else:
+            problems.append(
+                f"{variable}={value!r} must be an integer of at least 1: the seconds supervisor waits "
+                "after SIGTERM before it kills the program's process group."
+            )
+    if not _positive_int(stopwaitsecs):
+        problems.append(
+            f"supervisor_stopwaitsecs={stopwaitsecs!r} must be an integer of at least 1: the seconds "
+            "supervisor waits after SIGTERM before it kills a program's process group."
+        )
+    elif default_used:
+        drains.append(("supervisor_stopwaitsecs", stopwaitsecs))
+    if not _positive_int(service_stop_timeout):
+        return [
+            *problems,
+            f"supervisor_service_stop_timeout={service_stop_timeout!r} must be an integer of at least 1.",
+        ]
+    for variable, drain in drains:
+        if drain + DRAIN_MARGIN_SECONDS > service_stop_timeout:
+            problems.append(
+                f"{variable}={drain} leaves less than {DRAIN_MARGIN_SECONDS} s of "
+                f"supervisor_service_stop_timeout={service_stop_timeout}: a stop of the supervisor service "
+                "(a reboot, an upgrade) would kill node mid-drain. Raise supervisor_service_stop_timeout to "
+                f"{drain + DRAIN_MARGIN_SECONDS} or more, or shorten the drain."
+            )
+    return problems
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -320,4 +378,5 @@ class FilterModule:
             "app_process_ports": process_ports,
             "app_nginx_routes": app_nginx_routes,
             "nginx_site_problems": nginx_site_problems,
+            "app_drain_problems": app_drain_problems,
         }

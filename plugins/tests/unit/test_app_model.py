@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from ansible.errors import AnsibleFilterError
 from app_model import (
+    app_drain_problems,
     app_model_problems,
     app_nginx_routes,
     app_program_instances,
@@ -211,3 +212,49 @@ def test_site_checks_tolerate_a_model_app_model_problems_refuses():
     # app_model_problems reports these; the site checks must not crash on them.
     assert site_problems("not a list") == []
     assert site_problems([None, {"name": "x", "port": "3000"}, WEB]) == []
+
+
+@pytest.mark.parametrize(
+    ("processes", "stopwaitsecs", "timeout"),
+    [
+        ([WEB, SOCKET, WORKER], 30, 120),
+        ([{**WORKER, "stopwaitsecs": 110}], 30, 120),
+        ([{**WEB, "stopwaitsecs": 5}, WORKER], 30, 40),
+        # Every process has its own drain: the default is not used, so not checked against the timeout.
+        ([{**WEB, "stopwaitsecs": 5}], 300, 20),
+    ],
+)
+def test_drain_times_that_fit_the_service_stop_timeout(processes, stopwaitsecs, timeout):
+    assert app_drain_problems(processes, stopwaitsecs, timeout) == []
+
+
+def test_a_drain_longer_than_the_service_stop_timeout_is_refused_naming_both():
+    found = app_drain_problems([WEB, {**WORKER, "stopwaitsecs": 115}], 30, 120)
+    assert len(found) == 1
+    assert found[0].startswith("app_processes[1].stopwaitsecs=115")
+    assert "supervisor_service_stop_timeout=120" in found[0] and "125" in found[0]
+
+
+def test_the_default_drain_is_checked_once_however_many_processes_use_it():
+    found = app_drain_problems([WEB, SOCKET, WORKER], 115, 120)
+    assert len(found) == 1 and found[0].startswith("supervisor_stopwaitsecs=115")
+
+
+@pytest.mark.parametrize("bad", [0, -5, "30", True, None, 2.5])
+def test_a_bad_process_drain_is_refused(bad):
+    found = app_drain_problems([{**WEB, "stopwaitsecs": bad}], 30, 120)
+    assert len(found) == 1 and found[0].startswith("app_processes[0].stopwaitsecs=")
+
+
+@pytest.mark.parametrize(
+    ("stopwaitsecs", "timeout", "variable"),
+    [(0, 120, "supervisor_stopwaitsecs"), (30, 0, "supervisor_service_stop_timeout")],
+)
+def test_bad_drain_settings_are_refused_naming_the_variable(stopwaitsecs, timeout, variable):
+    found = app_drain_problems([WEB], stopwaitsecs, timeout)
+    assert len(found) == 1 and found[0].startswith(variable)
+
+
+def test_drain_problems_leave_a_malformed_model_to_app_model_problems():
+    assert app_drain_problems("not a list", 30, 120) == []
+    assert app_drain_problems([None, "web"], 30, 120) == []
