@@ -54,9 +54,15 @@ def finding(id_: str, severity: str, title: str, evidence: Iterable[str], fix: s
     return {"id": id_, "severity": severity, "title": title, "evidence": list(evidence), "fix": fix}
 
 
+def _playbook(options: Mapping[str, Any], playbook: str, extra: str = "") -> str:
+    """The command line an operator runs, with the inventory and host of this run."""
+    command = str(options.get("ansible_playbook") or "ansible-playbook")
+    limit = f"--limit {options['limit']}" if options.get("limit") else ""
+    return " ".join(part for part in (command, f"playbooks/{playbook}", limit, extra) if part)
+
+
 def _recover(options: Mapping[str, Any], extra: str = "") -> str:
-    command = str(options.get("recover_command") or "ansible-playbook playbooks/recover.yml")
-    return f"{command} {extra}".strip()
+    return _playbook(options, "recover.yml", extra)
 
 
 def supervisor_findings(facts: Mapping[str, Any], options: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -151,9 +157,11 @@ def listener_findings(facts: Mapping[str, Any], options: Mapping[str, Any]) -> l
                 "Run diagnose.yml with become (as root).",
             )
         ]
-    programs = {
-        p.get("port"): p for p in (facts.get("supervisor") or {}).get("programs", []) if p.get("port")
-    }
+    supervisor = facts.get("supervisor") or {}
+    declared = (
+        supervisor.get("programs") if supervisor.get("ok") else (facts.get("app") or {}).get("programs")
+    )
+    programs = {p.get("port"): p for p in declared or [] if p.get("port")}
     found = []
     for port in listeners.get("ports", []):
         number = port["port"]
@@ -173,8 +181,8 @@ def listener_findings(facts: Mapping[str, Any], options: Mapping[str, Any]) -> l
             for entry in entries
         ]
         if not port.get("listening"):
-            # A stopped or crashing program is reported by supervisor_findings; say it once.
-            if program.get("state") in (None, "RUNNING", "STARTING", "MISSING"):
+            # A stopped or crashing program, or supervisord down, is reported by supervisor_findings.
+            if supervisor.get("ok") and program.get("state") in (None, "RUNNING", "STARTING", "MISSING"):
                 found.append(
                     finding(
                         "I10",
@@ -264,7 +272,7 @@ def release_findings(facts: Mapping[str, Any], options: Mapping[str, Any]) -> li
                 "critical",
                 "no release is current",
                 [f"{current} is not a symlink to a release"],
-                "Deploy: ansible-playbook playbooks/deploy.yml",
+                f"Deploy: {_playbook(options, 'deploy.yml')}",
             )
         ]
     found = []
@@ -647,7 +655,7 @@ def disk_findings(facts: Mapping[str, Any], options: Mapping[str, Any]) -> list[
                     "critical" if percent >= DISK_CRITICAL else "warning",
                     f"{usage['mount']} is {percent}% full ({label})",
                     [
-                        f"{usage['filesystem']} on {usage['mount']}: {percent}% of {label} used, "
+                        f"{usage['mount']}: {percent}% of {label} used, "
                         f"{usage['available']} {'KiB' if kind == 'blocks' else 'inodes'} free",
                         f"it holds {disk.get('path')}",
                     ],
@@ -686,7 +694,10 @@ def lock_findings(facts: Mapping[str, Any], options: Mapping[str, Any]) -> list[
 
 def stuck_findings(facts: Mapping[str, Any], options: Mapping[str, Any]) -> list[dict[str, Any]]:
     found = []
+    database_down = (facts.get("postgres") or {}).get("ok") is False
     for check in facts.get("stuck") or []:
+        if check.get("error") and database_down:
+            continue  # H1 says it
         if check.get("error"):
             found.append(
                 finding(
@@ -756,8 +767,12 @@ def diagnose_summary(findings: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {"status": status, "counts": counts, "ids": ids}
 
 
-def diagnose_legend() -> dict[str, str]:
-    return {**INCIDENTS, **HOST_CHECKS}
+def diagnose_legend(findings: Sequence[Mapping[str, Any]] | None = None) -> dict[str, str]:
+    """What each id means: every id, or those of the findings given."""
+    legend = {**INCIDENTS, **HOST_CHECKS}
+    if findings is None:
+        return legend
+    return {f["id"]: legend[f["id"]] for f in findings if f["id"] in legend}
 
 
 class FilterModule:
@@ -765,5 +780,5 @@ class FilterModule:
         return {
             "diagnose_findings": diagnose_findings,
             "diagnose_summary": diagnose_summary,
-            "diagnose_legend": lambda _=None: diagnose_legend(),
+            "diagnose_legend": diagnose_legend,
         }

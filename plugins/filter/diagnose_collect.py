@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import datetime
 import fnmatch
+import json
 import posixpath
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from ansible.errors import AnsibleFilterError
 
 NGINX_DEFAULT_BODY_SIZE = "1m"
 SIZE_RE = re.compile(r"^([0-9]+)([kKmMgG]?)$")
@@ -357,26 +360,7 @@ def nginx_app_view(text: str, ports: Sequence[int]) -> dict[str, Any]:
     return {"parsed": True, "locations": locations, "routed_ports": routed}
 
 
-# df, Redis, env files
-
-
-def parse_df(text: str) -> dict[str, Any] | None:
-    """The data line of ``df -P -k PATH`` or ``df -P -i PATH``: filesystem, sizes, percent used, mount."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    if len(lines) < 2:
-        return None
-    fields = lines[-1].split()
-    if len(fields) < 6:
-        return None
-    percent = fields[4].rstrip("%")
-    return {
-        "filesystem": fields[0],
-        "total": int(fields[1]) if fields[1].isdigit() else None,
-        "used": int(fields[2]) if fields[2].isdigit() else None,
-        "available": int(fields[3]) if fields[3].isdigit() else None,
-        "percent": int(percent) if percent.isdigit() else None,
-        "mount": fields[5],
-    }
+# Redis
 
 
 REDIS_FIELDS = (
@@ -405,9 +389,201 @@ def parse_redis_info(text: str) -> dict[str, str]:
     return info
 
 
-def env_names(text: str) -> list[str]:
-    """Names from ``grep -o '^[A-Z_][A-Z0-9_]*='`` output (never values)."""
-    return sorted({line.strip().rstrip("=") for line in text.splitlines() if line.strip().endswith("=")})
+# Everything together: the results diagnose's tasks registered, as the facts diagnose_findings reads.
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _error(result: Mapping[str, Any]) -> str:
+    """What a failed command said, last lines first-class: for evidence."""
+    text = "\n".join(part for part in (result.get("stderr"), result.get("stdout"), result.get("msg")) if part)
+    lines = [line for line in text.splitlines() if line.strip()]
+    return " / ".join(lines[-3:]) or f"exit status {result.get('rc')}"
+
+
+def _ran(result: Any) -> bool:
+    """Whether the task ran; one that could not even start (become failed) ran and failed."""
+    return isinstance(result, Mapping) and bool(result) and not result.get("skipped")
+
+
+def collect_supervisor(state: Mapping[str, Any], app: Mapping[str, Any]) -> dict[str, Any]:
+    status = state.get("supervisor") or {}
+    text = str(status.get("stdout", ""))
+    answered = "no such group" in text or any(
+        STATUS_RE.match(line.strip()) and ":" in line.split()[0] for line in text.splitlines() if line.strip()
+    )
+    if not answered:
+        return {"ok": False, "error": _error(status)}
+    log = state.get("supervisord_log") or {}
+    programs = supervisor_programs(
+        text,
+        "\n".join(log.get("lines") or []),
+        app.get("programs", []),
+        log.get("now"),
+        int(app.get("restart_window", 3600)),
+    )
+    return {"ok": True, "programs": programs, "log_error": log.get("error")}
+
+
+def collect_listeners(raw: Mapping[str, Any]) -> dict[str, Any]:
+    result = raw.get("listeners") or {}
+    if result.get("failed") or "ports" not in result:
+        return {"error": result.get("msg") or "app_listeners did not run"}
+    return {key: result.get(key, []) for key in ("ports", "orphans", "problems", "unreadable_pids")}
+
+
+def collect_release(state: Mapping[str, Any], app: Mapping[str, Any]) -> dict[str, Any]:
+    current = state.get("current") or {}
+    if not current.get("exists"):
+        return {"current": ""}
+    release = state.get("release") or {}
+    record = release.get("record")
+    return {
+        "current": current.get("release") or "",
+        "target": current.get("target"),
+        "record": isinstance(record, Mapping),
+        "record_build_id": record.get("build_id") if isinstance(record, Mapping) else None,
+        "record_built_at": record.get("built_at") if isinstance(record, Mapping) else None,
+        "next_build_id": release.get("build_id"),
+        "node_modules": bool(release.get("node_modules")),
+        "prisma_schema": release.get("prisma_schema_sha1") is not None,
+        "prisma_schema_sha": release.get("prisma_schema_sha1"),
+        "prisma_client_dir": app.get("prisma_client_dir", "node_modules/.prisma/client"),
+        "prisma_client_entry": bool(release.get("prisma_client_dir")),
+        "prisma_client_sha": release.get("prisma_client_schema_sha1"),
+    }
+
+
+def collect_env(state: Mapping[str, Any], app: Mapping[str, Any]) -> list[dict[str, Any]]:
+    pools = {process.get("name"): int(process.get("db_pool", 0) or 0) for process in app.get("processes", [])}
+    return [
+        {
+            **env,
+            "expects_db": bool(app.get("has_db")) and pools.get(env.get("process"), 0) > 0,
+        }
+        for env in state.get("env") or []
+    ]
+
+
+def collect_health(raw: Mapping[str, Any]) -> list[dict[str, Any]]:
+    checks = []
+    for result in (raw.get("health") or {}).get("results", []):
+        if result.get("skipped"):
+            continue
+        body = result.get("json")
+        if body is None and result.get("content"):
+            body = _json(result["content"])
+        status = result.get("status")
+        checks.append(
+            {
+                "process": (result.get("item") or {}).get("name"),
+                "url": result.get("url") or result.get("invocation", {}).get("module_args", {}).get("url"),
+                "status": status if isinstance(status, int) and status > 0 else None,
+                "json": body if isinstance(body, Mapping) else None,
+                "error": None if isinstance(status, int) and status > 0 else result.get("msg"),
+            }
+        )
+    return checks
+
+
+def collect_nginx(state: Mapping[str, Any], app: Mapping[str, Any]) -> dict[str, Any]:
+    result = state.get("nginx") or {}
+    ok = result.get("rc") == 0
+    view = nginx_app_view(str(result.get("stdout", "")), app.get("ports", [])) if ok else {"parsed": False}
+    return {"test_ok": ok, "test_output": _error(result) if not ok else "", "view": view}
+
+
+def collect_postgres(raw: Mapping[str, Any]) -> dict[str, Any] | None:
+    result = raw.get("postgres") or {}
+    if not _ran(result):
+        return None
+    data = _json(result.get("stdout", "")) if result.get("rc") == 0 else None
+    if not isinstance(data, Mapping):
+        return {"ok": False, "error": _error(result)}
+    return {"ok": True, **data}
+
+
+def collect_stuck(raw: Mapping[str, Any]) -> list[dict[str, Any]]:
+    checks = []
+    for result in (raw.get("stuck") or {}).get("results", []):
+        item = result.get("item") or {}
+        entry = {"name": item.get("name"), "has_fix": bool(item.get("fix_sql"))}
+        if result.get("skipped"):
+            continue
+        data = _json(result.get("stdout", "")) if result.get("rc") == 0 else None
+        if isinstance(data, Mapping):
+            entry.update(count=data.get("count", 0), rows=data.get("rows") or [])
+        else:
+            entry["error"] = _error(result)
+        checks.append(entry)
+    return checks
+
+
+def collect_redis(raw: Mapping[str, Any]) -> dict[str, Any] | None:
+    result = raw.get("redis") or {}
+    if not _ran(result):
+        return None
+    info = parse_redis_info(str(result.get("stdout", "")))
+    if result.get("rc") != 0 or "redis_version" not in info:
+        # redis-cli prints the server's error (NOAUTH, WRONGPASS) on stdout; never the password.
+        return {"ok": False, "error": _error(result) if result.get("rc") != 124 else "no answer (timeout)"}
+    return {"ok": True, "info": info}
+
+
+def collect_disk(state: Mapping[str, Any]) -> dict[str, Any]:
+    disk = dict(state.get("disk") or {})
+    for kind in ("blocks", "inodes"):
+        if isinstance(disk.get(kind), Mapping):
+            disk[kind] = {**disk[kind], "mount": disk.get("mount")}
+    return disk
+
+
+def collect_lock(raw: Mapping[str, Any]) -> dict[str, Any]:
+    result = raw.get("lock") or {}
+    if result.get("failed"):
+        return {"found": None, "error": result.get("msg")}
+    return {key: result.get(key) for key in ("found", "held", "stale", "age", "msg")}
+
+
+def diagnose_facts(raw: Any, app: Any) -> dict[str, Any]:
+    """The facts of one host: from what diagnose's tasks registered (raw) and the app model (app).
+
+    raw holds the results of the app_state, app_listeners and deploy_lock modules (state, listeners, lock),
+    the health requests (health), and the psql and redis-cli commands (postgres, stuck, redis).
+    """
+    if not isinstance(raw, Mapping) or not isinstance(app, Mapping):
+        raise AnsibleFilterError("diagnose_facts expects the registered results and the app model, as dicts.")
+    state = raw.get("state") or {}
+    return {
+        "app": {
+            key: app.get(key)
+            for key in (
+                "name",
+                "root",
+                "max_body_size",
+                "max_body_bytes",
+                "ports",
+                "programs",
+                "required_env",
+            )
+        },
+        "supervisor": collect_supervisor(state, app),
+        "listeners": collect_listeners(raw),
+        "release": collect_release(state, app),
+        "health": collect_health(raw),
+        "env": collect_env(state, app),
+        "nginx": collect_nginx(state, app),
+        "postgres": collect_postgres(raw),
+        "redis": collect_redis(raw),
+        "disk": collect_disk(state),
+        "lock": collect_lock(raw),
+        "stuck": collect_stuck(raw),
+    }
 
 
 class FilterModule:
@@ -415,7 +591,6 @@ class FilterModule:
         return {
             "supervisor_programs": supervisor_programs,
             "nginx_app_view": nginx_app_view,
-            "df_usage": parse_df,
             "redis_info": parse_redis_info,
-            "env_names": env_names,
+            "diagnose_facts": diagnose_facts,
         }

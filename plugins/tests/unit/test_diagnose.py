@@ -9,7 +9,8 @@ import pytest
 from ansible.errors import AnsibleFilterError
 from diagnose import SEVERITIES, diagnose_findings, diagnose_legend, diagnose_summary
 
-OPTIONS = {"recover_command": "ansible-playbook -i inv playbooks/recover.yml --limit shop1"}
+OPTIONS = {"ansible_playbook": "ansible-playbook -i inv", "limit": "shop1"}
+RECOVER = "ansible-playbook -i inv playbooks/recover.yml --limit shop1"
 
 
 def listener(port: int, pid: int, address: str = "127.0.0.1", family: str = "ipv4", **extra: Any) -> dict:
@@ -184,7 +185,7 @@ def test_rogue_process_on_the_web_port_is_i6_and_i1():
     i6 = next(f for f in found if f["id"] == "I6")
     assert i6["severity"] == "critical"
     assert any("666" in line and "node -e rogue" in line for line in i6["evidence"])
-    assert OPTIONS["recover_command"] in i6["fix"]
+    assert RECOVER in i6["fix"]
 
 
 def test_duplicate_listeners_are_i1():
@@ -332,10 +333,14 @@ def test_nothing_on_a_port_of_a_running_program_is_i10():
     assert ids(facts) == {"I10"}
 
 
-def test_supervisord_down_is_i10():
+def test_supervisord_down_is_one_i10():
     facts = healthy()
     facts["supervisor"] = {"ok": False, "error": "unix:///var/run/supervisor.sock no such file"}
-    assert ids(facts) == {"I10"}
+    for port in facts["listeners"]["ports"]:
+        port.update(listening=False, listeners=[])
+    found = diagnose_findings(facts, OPTIONS)
+    assert [f["id"] for f in found] == ["I10"]
+    assert "supervisord does not answer" in found[0]["title"]
 
 
 def test_a_program_supervisor_does_not_know_is_i10():
@@ -417,7 +422,16 @@ def test_disk_use(percent, severity):
 def test_no_current_release_is_h5():
     facts = healthy()
     facts["release"] = {"current": ""}
-    assert ids(facts) == {"H5"}
+    found = diagnose_findings(facts, OPTIONS)
+    assert [f["id"] for f in found] == ["H5"]
+    assert found[0]["fix"] == "Deploy: ansible-playbook -i inv playbooks/deploy.yml --limit shop1"
+
+
+def test_stuck_checks_are_not_reported_again_when_postgresql_is_down():
+    facts = healthy()
+    facts["postgres"] = {"ok": False, "error": "connection refused"}
+    facts["stuck"] = [{"name": "x", "error": "connection refused", "has_fix": True}]
+    assert ids(facts) == {"H1"}
 
 
 @pytest.mark.parametrize(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from ansible.errors import AnsibleFilterError
 from diagnose_collect import (
-    env_names,
+    diagnose_facts,
     nginx_app_view,
-    parse_df,
     parse_redis_info,
     parse_supervisor_status,
     parse_supervisord_log,
@@ -194,27 +196,6 @@ def test_nginx_view_without_an_http_block():
     assert nginx_app_view("nginx: [emerg] unexpected end of file", [3000])["parsed"] is False
 
 
-def test_df_data_line():
-    text = (
-        "Filesystem     1024-blocks     Used Available Capacity Mounted on\n"
-        "/dev/sda1         10000000  9600000    400000      96% /\n"
-    )
-    assert parse_df(text) == {
-        "filesystem": "/dev/sda1",
-        "total": 10000000,
-        "used": 9600000,
-        "available": 400000,
-        "percent": 96,
-        "mount": "/",
-    }
-    assert parse_df("") is None
-
-
-def test_df_of_a_filesystem_without_inodes():
-    text = "Filesystem Inodes IUsed IFree IUse% Mounted on\noverlay 0 0 0 - /\n"
-    assert parse_df(text)["percent"] is None
-
-
 def test_redis_info_keeps_only_known_fields():
     text = "# Memory\r\nused_memory:1048576\r\nmaxmemory_policy:noeviction\r\nrequirepass:x\r\n"
     text += "aof_enabled:1\r\n"
@@ -225,5 +206,150 @@ def test_redis_info_keeps_only_known_fields():
     }
 
 
-def test_env_names_from_grep_output():
-    assert env_names("REDIS_URL=\nDATABASE_URL=\nREDIS_URL=\n\n") == ["DATABASE_URL", "REDIS_URL"]
+APP = {
+    "name": "shop",
+    "root": "/srv/shop",
+    "max_body_size": "20m",
+    "max_body_bytes": 20 * 1024 * 1024,
+    "ports": [3000, 3001],
+    "programs": PROGRAMS,
+    "processes": [{"name": "web", "db_pool": 10}, {"name": "socket"}, {"name": "worker", "db_pool": 5}],
+    "required_env": ["DATABASE_URL"],
+    "prisma_client_dir": "node_modules/.prisma/client",
+    "restart_window": 3600,
+    "has_db": True,
+}
+
+
+def raw_results() -> dict:
+    """What diagnose's tasks register on a host with a FATAL worker and a stopped socket program."""
+    return {
+        "state": {
+            "current": {"exists": True, "target": "releases/r2", "release": "r2"},
+            "release": {
+                "node_modules": True,
+                "prisma_schema_sha1": "aaa",
+                "prisma_client_dir": True,
+                "prisma_client_schema_sha1": "aaa",
+                "build_id": "b2",
+                "record": {"id": "r2", "build_id": "b2", "built_at": "2025-11-22T22:00:00Z"},
+            },
+            "env": [
+                {"process": "web", "exists": True, "names": ["DATABASE_URL"]},
+                {"process": "socket", "exists": True, "names": []},
+                {"process": "worker", "exists": False, "names": []},
+            ],
+            "disk": {
+                "path": "/srv/shop",
+                "mount": "/",
+                "blocks": {"percent": 40},
+                "inodes": {"percent": None},
+            },
+            "supervisor": {"rc": 3, "stdout": STATUS, "stderr": ""},
+            "supervisord_log": {"now": "2025-11-22 23:00:00", "lines": LOG.splitlines()},
+            "nginx": {
+                "rc": 0,
+                "stdout": NGINX_CONF + SITE,
+                "stderr": "nginx: configuration file test is successful",
+            },
+        },
+        "listeners": {"changed": False, "ports": [], "orphans": [], "problems": []},
+        "health": {
+            "results": [
+                {
+                    "item": {"name": "web", "health_path": "/api/health"},
+                    "url": "http://127.0.0.1/api/health",
+                    "status": 200,
+                    "json": {"status": "ok", "buildId": "b2"},
+                }
+            ]
+        },
+        "postgres": {
+            "rc": 0,
+            "stdout": json.dumps(
+                {"max_connections": 100, "reserved": 3, "role": "shop", "role_limit": 92, "sessions": []}
+            ),
+        },
+        "stuck": {
+            "results": [
+                {
+                    "item": {"name": "stuck", "sql": "SELECT 1", "fix_sql": "UPDATE x"},
+                    "rc": 0,
+                    "stdout": '{"count": 1, "rows": [{"id": "c1"}]}',
+                },
+                {
+                    "item": {"name": "broken", "sql": "SELECT x"},
+                    "rc": 3,
+                    "stdout": "",
+                    "stderr": 'ERROR:  column "x" does not exist',
+                },
+            ]
+        },
+        "redis": {"rc": 0, "stdout": "redis_version:7.0.15\r\nmaxmemory_policy:noeviction\r\n"},
+        "lock": {"found": None, "held": False, "stale": False, "age": None, "msg": "No deploy lock."},
+    }
+
+
+def test_diagnose_facts_from_what_the_tasks_registered():
+    facts = diagnose_facts(raw_results(), APP)
+    assert facts["app"]["ports"] == [3000, 3001]
+    assert [p["state"] for p in facts["supervisor"]["programs"]] == ["RUNNING", "STOPPED", "FATAL"]
+    assert facts["release"]["current"] == "r2" and facts["release"]["record_build_id"] == "b2"
+    assert facts["release"]["prisma_client_sha"] == facts["release"]["prisma_schema_sha"]
+    assert [e["expects_db"] for e in facts["env"]] == [True, False, True]
+    assert facts["nginx"]["test_ok"] and facts["nginx"]["view"]["routed_ports"] == [3000, 3001]
+    assert facts["postgres"]["ok"] and facts["postgres"]["role_limit"] == 92
+    assert facts["stuck"][0] == {"name": "stuck", "has_fix": True, "count": 1, "rows": [{"id": "c1"}]}
+    assert "does not exist" in facts["stuck"][1]["error"]
+    assert facts["redis"] == {
+        "ok": True,
+        "info": {"redis_version": "7.0.15", "maxmemory_policy": "noeviction"},
+    }
+    assert facts["health"][0]["status"] == 200
+    assert facts["disk"]["blocks"]["mount"] == "/"
+
+
+def test_diagnose_facts_when_services_do_not_answer():
+    raw = raw_results()
+    raw["state"]["supervisor"] = {
+        "rc": 4,
+        "stdout": "unix:///var/run/supervisor.sock no such file",
+        "stderr": "",
+    }
+    raw["state"]["nginx"] = {"rc": 1, "stdout": "", "stderr": "nginx: [emerg] unexpected ; in /etc/nginx/x:3"}
+    raw["state"]["current"] = {"exists": False}
+    raw["postgres"] = {"rc": 2, "stdout": "", "stderr": "psql: error: connection refused"}
+    raw["redis"] = {"rc": 0, "stdout": "NOAUTH Authentication required.", "stderr": ""}
+    raw["listeners"] = {"failed": True, "msg": "permission denied"}
+    raw["health"] = {"results": [{"item": {"name": "web"}, "status": -1, "msg": "Connection refused"}]}
+    facts = diagnose_facts(raw, APP)
+    assert facts["supervisor"] == {"ok": False, "error": "unix:///var/run/supervisor.sock no such file"}
+    assert facts["nginx"]["test_ok"] is False and "emerg" in facts["nginx"]["test_output"]
+    assert facts["release"] == {"current": ""}
+    assert facts["postgres"] == {"ok": False, "error": "psql: error: connection refused"}
+    assert facts["redis"]["ok"] is False and "NOAUTH" in facts["redis"]["error"]
+    assert facts["listeners"] == {"error": "permission denied"}
+    assert facts["health"][0]["status"] is None and facts["health"][0]["error"] == "Connection refused"
+
+
+def test_skipped_service_checks_are_absent():
+    raw = raw_results()
+    raw["postgres"] = {"skipped": True}
+    raw["redis"] = {"skipped": True}
+    raw["stuck"] = {"skipped": True, "results": []}
+    facts = diagnose_facts(raw, APP)
+    assert facts["postgres"] is None and facts["redis"] is None and facts["stuck"] == []
+
+
+def test_diagnose_facts_needs_dicts():
+    with pytest.raises(AnsibleFilterError):
+        diagnose_facts(None, APP)
+
+
+def test_a_probe_that_could_not_start_is_an_error():
+    raw = raw_results()
+    raw["postgres"] = {"failed": True, "msg": "Failed to set permissions on the temporary files"}
+    assert diagnose_facts(raw, APP)["postgres"] == {
+        "ok": False,
+        "error": "Failed to set permissions on the temporary files",
+    }
