@@ -39,8 +39,13 @@ async function main() {
   const handle = app.getRequestHandler();
 
   let inFlight = 0;
+  const counts = { received: 0, answered: 0 };
   const server = http.createServer((req, res) => {
     inFlight += 1;
+    counts.received += 1;
+    res.on('finish', () => {
+      counts.answered += 1;
+    });
     res.on('close', () => {
       inFlight -= 1;
     });
@@ -50,6 +55,13 @@ async function main() {
       log.error(`unhandled error for ${req.method} ${req.url}: ${error.stack || error.message}`);
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
       res.end('internal server error\n');
+    });
+  });
+  let openConnections = 0;
+  server.on('connection', (socket) => {
+    openConnections += 1;
+    socket.on('close', () => {
+      openConnections -= 1;
     });
   });
   // Longer than nginx's upstream keepalive_timeout (60 s), so nginx closes idle connections first.
@@ -79,8 +91,12 @@ async function main() {
         server.closeIdleConnections();
         const sweep = setInterval(() => server.closeIdleConnections(), 250);
         sweep.unref();
-      }).then(() => (typeof app.close === 'function' ? app.close() : undefined)),
-    describePending: () => `${inFlight} request(s) in flight`,
+      }).then(() => {
+        // Every request this process accepted should have been answered; a gap means a dropped request.
+        log.info(`listener closed: ${counts.received} requests received, ${counts.answered} answered`);
+        return typeof app.close === 'function' ? app.close() : undefined;
+      }),
+    describePending: () => `${inFlight} request(s) in flight on ${openConnections} open connection(s)`,
   });
 }
 

@@ -4,8 +4,7 @@
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
-const { Transform } = require('node:stream');
-const { pipeline } = require('node:stream/promises');
+const { finished, pipeline } = require('node:stream/promises');
 const busboy = require('busboy');
 
 class UploadError extends Error {
@@ -22,27 +21,46 @@ function safeFileName(name) {
   return cleaned || 'upload.bin';
 }
 
-// Counts the bytes of the whole body and fails the stream past `maxBytes`, for bodies sent without a
-// Content-Length (chunked) or with a false one.
-function byteLimit(maxBytes) {
-  let seen = 0;
-  return new Transform({
-    transform(chunk, _encoding, callback) {
-      seen += chunk.length;
-      if (seen > maxBytes) {
-        callback(new UploadError(413, `upload exceeds UPLOAD_MAX_BYTES (${maxBytes} bytes)`));
-        return;
-      }
-      callback(null, chunk);
-    },
+// Resolves when `stream` can take more data, or has failed or closed (finished() reports those).
+function drained(stream) {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      stream.off('error', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
+    stream.on('error', done);
   });
 }
 
+// After an answer is decided (a 413), the rest of the body is read and thrown away, up to `capBytes`, so the
+// client or nginx reads the answer instead of a reset (nginx calls this a lingering close). Past the cap the
+// stream is destroyed, which closes the connection.
+async function discardBody(body, capBytes) {
+  let discarded = 0;
+  try {
+    for await (const chunk of body) {
+      discarded += chunk.length;
+      if (discarded > capBytes) {
+        body.destroy();
+        break;
+      }
+    }
+  } catch {
+    // The client went away; there is nobody left to answer.
+  }
+  return discarded;
+}
+
 // Reads `body` (a Node Readable of a multipart body) into files under `dir`. Resolves to the stored files, or
-// rejects with UploadError(413) past maxBytes and UploadError(400) on a malformed body; partial files are
-// removed either way.
+// rejects with UploadError(413) past maxBytes (the whole body counts, chunked or not) and UploadError(400) on
+// a malformed body; partial files are removed either way.
 async function receiveMultipart(body, contentType, { dir, maxBytes }) {
   if (!/^multipart\/form-data\b/i.test(contentType || '')) {
+    await discardBody(body, maxBytes);
     throw new UploadError(415, 'send the file as multipart/form-data (curl -F file=@path)');
   }
   await fs.promises.mkdir(dir, { recursive: true });
@@ -50,6 +68,7 @@ async function receiveMultipart(body, contentType, { dir, maxBytes }) {
   try {
     parser = busboy({ headers: { 'content-type': contentType }, limits: { fileSize: maxBytes, files: 10, fields: 20 } });
   } catch (error) {
+    await discardBody(body, maxBytes);
     throw new UploadError(400, `malformed multipart body: ${error.message}`);
   }
 
@@ -85,12 +104,38 @@ async function receiveMultipart(body, contentType, { dir, maxBytes }) {
         .catch(fail),
     );
   });
+  const parsed = finished(parser).catch((error) =>
+    fail(error instanceof UploadError ? error : new UploadError(400, `malformed multipart body: ${error.message}`)),
+  );
 
+  // The body is read here rather than piped, so that after a failure the rest can be discarded (see
+  // discardBody) instead of leaving the connection half-read.
+  let received = 0;
+  let discarded = 0;
   try {
-    await pipeline(body, byteLimit(maxBytes), parser);
+    for await (const chunk of body) {
+      received += chunk.length;
+      if (failure) {
+        discarded += chunk.length;
+        if (discarded > maxBytes) {
+          body.destroy();
+          break;
+        }
+        continue;
+      }
+      if (received > maxBytes) {
+        fail(new UploadError(413, `upload exceeds UPLOAD_MAX_BYTES (${maxBytes} bytes)`));
+        parser.destroy(failure);
+        continue;
+      }
+      if (!parser.write(chunk)) await drained(parser);
+    }
+    if (!failure) parser.end();
   } catch (error) {
-    fail(error instanceof UploadError ? error : new UploadError(400, `upload aborted: ${error.message}`));
+    fail(new UploadError(400, `upload aborted: ${error.message}`));
+    parser.destroy(failure);
   }
+  await parsed;
   await Promise.all(fileWrites);
   if (!failure && stored.length === 0) failure = new UploadError(400, 'the body has no file part');
   if (failure) {
@@ -100,4 +145,4 @@ async function receiveMultipart(body, contentType, { dir, maxBytes }) {
   return stored;
 }
 
-module.exports = { UploadError, byteLimit, receiveMultipart, safeFileName };
+module.exports = { UploadError, discardBody, receiveMultipart, safeFileName };

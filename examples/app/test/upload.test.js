@@ -6,7 +6,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { Readable } = require('node:stream');
 const { afterEach, beforeEach, test } = require('node:test');
-const { UploadError, receiveMultipart, safeFileName } = require('../lib/upload');
+const { UploadError, discardBody, receiveMultipart, safeFileName } = require('../lib/upload');
 
 const BOUNDARY = '----shipshape-test-boundary';
 const CONTENT_TYPE = `multipart/form-data; boundary=${BOUNDARY}`;
@@ -81,6 +81,30 @@ test('a body exactly at the limit is accepted', async () => {
   assert.equal(body.length, 64 * 1024);
   const stored = await receiveMultipart(streamOf(body), CONTENT_TYPE, { dir, maxBytes: 64 * 1024 });
   assert.equal(stored[0].size, data.length);
+});
+
+test('a refused body is still read to its end, so the client gets the 413 instead of a reset', async () => {
+  const body = multipart([{ field: 'file', filename: 'big.bin', data: crypto.randomBytes(300 * 1024) }]);
+  const source = streamOf(body);
+  await assert.rejects(receiveMultipart(source, CONTENT_TYPE, { dir, maxBytes: 256 * 1024 }), (e) => e.status === 413);
+  assert.equal(source.readableEnded, true);
+});
+
+test('a refused body far over the limit is cut off instead of read forever', async () => {
+  const source = streamOf(crypto.randomBytes(1024 * 1024));
+  await assert.rejects(
+    receiveMultipart(source, CONTENT_TYPE, { dir, maxBytes: 128 * 1024 }),
+    (e) => e.status === 413,
+  );
+  assert.equal(source.readableEnded, false);
+  assert.equal(source.destroyed, true);
+});
+
+test('discardBody reads up to the cap and reports what it threw away', async () => {
+  assert.equal(await discardBody(streamOf(Buffer.alloc(1000)), 4096), 1000);
+  const long = streamOf(Buffer.alloc(100 * 1024), 1024);
+  assert.ok((await discardBody(long, 4096)) <= 4096 + 1024);
+  assert.equal(long.destroyed, true);
 });
 
 test('a body that is not multipart, or has no file, is refused', async () => {
