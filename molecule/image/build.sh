@@ -59,6 +59,13 @@ chroot "$rootfs" /usr/bin/env DEBIAN_FRONTEND=noninteractive bash -euc "
   apt-get install -qq --download-only --no-install-recommends $(read_list "$here/cache-packages.txt") >/dev/null
 "
 
+# Trust what the build machine trusts: where egress goes through a TLS-inspecting proxy,
+# its CA is in /usr/local/share/ca-certificates, and npm in the test hosts needs it too.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  cp /usr/local/share/ca-certificates/*.crt "$rootfs/usr/local/share/ca-certificates/"
+  chroot "$rootfs" update-ca-certificates >/dev/null 2>&1
+fi
+
 # A container has no consoles and no kernel modules to load; these units only fail there.
 for unit in getty@tty1.service console-getty.service systemd-modules-load.service \
             sys-kernel-config.mount systemd-remount-fs.service; do
