@@ -4,6 +4,9 @@
 // Migrations are applied by scripts/migrate.js, not by `prisma migrate`.
 const { defineConfig } = require('prisma/config');
 
+// The CLI's version check calls checkpoint.prisma.io; a build must not depend on a host outside the registry.
+process.env.CHECKPOINT_DISABLE = process.env.CHECKPOINT_DISABLE || '1';
+
 // `prisma generate` reads the schema's `url = env("DATABASE_URL")` but never connects, so a build without the
 // app's env file still generates; every other command gets the real variable or fails on its absence.
 if (!process.env.DATABASE_URL && process.argv.includes('generate')) {

@@ -34,7 +34,7 @@ function createRedis(name, { blocking = false } = {}) {
   client.on('ready', () => {
     lastError = '';
   });
-  return client;
+  return Object.assign(client, { lastError: () => lastError });
 }
 
 // QUIT when connected (replies in flight are delivered first); a client that is not connected would queue
@@ -78,6 +78,16 @@ function getCampaignQueue() {
   return h.queue;
 }
 
+// PING, with the connection's own error (refused, NOAUTH, ...) rather than ioredis's retry message.
+async function pingRedis(client, ms) {
+  try {
+    await withTimeout(client.ping(), ms, 'redis PING');
+  } catch (error) {
+    const cause = client.status !== 'ready' && client.lastError && client.lastError();
+    throw cause ? new Error(`unreachable: ${cause}`) : error;
+  }
+}
+
 function withTimeout(promise, ms, what) {
   let timer;
   const timeout = new Promise((_, reject) => {
@@ -94,5 +104,6 @@ module.exports = {
   createRedis,
   getCampaignQueue,
   getRedis,
+  pingRedis,
   withTimeout,
 };

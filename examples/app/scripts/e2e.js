@@ -320,9 +320,12 @@ async function main() {
   const web = start('web', 'server.js', { PORT: String(WEB_PORT) });
   const socketServer = start('socket', 'socket-server.js', { PORT: String(SOCKET_PORT) });
   const worker = start('worker', 'worker.js');
-  // A second web whose Redis is unreachable: its health must say so with a 503.
-  const brokenWeb = start('web-no-redis', 'server.js', {
+  // A second web whose PostgreSQL and Redis are unreachable: its health must say so with a 503.
+  const unreachableDb = new URL(process.env.DATABASE_URL);
+  unreachableDb.port = '1';
+  const brokenWeb = start('web-no-deps', 'server.js', {
     PORT: String(SPARE_WEB_PORT),
+    DATABASE_URL: unreachableDb.toString(),
     REDIS_URL: 'redis://:nopass@127.0.0.1:1/0',
   });
 
@@ -346,17 +349,18 @@ async function main() {
     expect(!(await canConnect('::1', WEB_PORT)), 'something answers on [::1]');
   });
 
-  await check('health is 503 and names Redis when Redis is down', async () => {
+  await check('health is 503 and names both dependencies when they are down', async () => {
     const body = await waitFor(
-      'health answer from the web without Redis',
+      'health answer from the web without PostgreSQL and Redis',
       async () => {
         const response = await json(SPARE_WEB_PORT, { pathName: '/api/health' });
         return response.status === 503 ? response.json : null;
       },
       60000,
     );
-    expect(body.checks.database === 'ok', `database: ${body.checks.database}`);
-    expect(body.checks.redis.startsWith('error'), `redis: ${body.checks.redis}`);
+    expect(body.status === 'error', `status: ${body.status}`);
+    expect(body.checks.database.startsWith('error'), `database: ${body.checks.database}`);
+    expect(body.checks.redis.startsWith('error: unreachable'), `redis: ${body.checks.redis}`);
     return JSON.stringify(body.checks);
   });
 
@@ -559,7 +563,7 @@ async function main() {
     );
   });
 
-  await check('web without Redis: SIGTERM, exit 0 within the drain time', async () => {
+  await check('web without its dependencies: SIGTERM, exit 0 within the drain time', async () => {
     const signalledAt = Date.now();
     brokenWeb.child.kill('SIGTERM');
     return `exit 0 ${await expectCleanExit(brokenWeb, signalledAt)} ms after SIGTERM`;

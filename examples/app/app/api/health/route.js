@@ -1,7 +1,7 @@
 import { appRelease } from '@/lib/config';
 import { getPrisma } from '@/lib/db';
 import { getBuildId } from '@/lib/lifecycle';
-import { getRedis, withTimeout } from '@/lib/redis';
+import { getRedis, pingRedis, withTimeout } from '@/lib/redis';
 
 export const dynamic = 'force-dynamic';
 export const runtime = 'nodejs';
@@ -22,7 +22,7 @@ async function check(name, probe) {
 export async function GET() {
   const [database, redis] = await Promise.all([
     check('database', () => getPrisma().$queryRaw`SELECT 1`),
-    check('redis', () => getRedis().ping()),
+    check('redis', () => pingRedis(getRedis(), CHECK_TIMEOUT_MS)),
   ]);
   const healthy = database === 'ok' && redis === 'ok';
   return Response.json(
