@@ -34,18 +34,18 @@ function main() {
   };
 
   const worker = new Worker(QUEUE_NAME, processor, { connection, concurrency });
-  let active = 0;
+  const active = new Set();
   worker.on('active', (job) => {
-    active += 1;
+    active.add(job.id);
     log.info(`job ${job.id} (${job.name}) started`);
   });
   worker.on('completed', (job) => {
-    active -= 1;
+    active.delete(job.id);
     log.info(`job ${job.id} (${job.name}) completed`);
   });
   worker.on('failed', (job, error) => {
     if (!job) return;
-    active -= 1;
+    active.delete(job.id);
     const attempts = job.opts.attempts || 1;
     log.error(`job ${job.id} (${job.name}) failed, attempt ${job.attemptsMade} of ${attempts}: ${error.message}`);
     if (job.name === JOB_SEND_CAMPAIGN && job.attemptsMade >= attempts) {
@@ -62,7 +62,7 @@ function main() {
     drainMs: drainTimeoutMs(process.env),
     // close() stops fetching jobs and resolves once the active ones have finished.
     drain: () => worker.close(),
-    describePending: () => `${active} active job(s)`,
+    describePending: () => `active job(s): ${[...active].join(', ') || 'none'}`,
   });
 }
 
