@@ -116,6 +116,8 @@ async function receiveMultipart(body, contentType, { dir, maxBytes }) {
     for await (const chunk of body) {
       received += chunk.length;
       if (failure) {
+        // A failure can come from busboy or from writing a file (disk full): stop parsing either way.
+        if (!parser.destroyed) parser.destroy(failure);
         discarded += chunk.length;
         if (discarded > maxBytes) {
           body.destroy();
@@ -130,7 +132,8 @@ async function receiveMultipart(body, contentType, { dir, maxBytes }) {
       }
       if (!parser.write(chunk)) await drained(parser);
     }
-    if (!failure) parser.end();
+    if (failure) parser.destroy(failure);
+    else parser.end();
   } catch (error) {
     fail(new UploadError(400, `upload aborted: ${error.message}`));
     parser.destroy(failure);
