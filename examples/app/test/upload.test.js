@@ -4,7 +4,7 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { Readable } = require('node:stream');
+const { Readable, Writable } = require('node:stream');
 const { afterEach, beforeEach, test } = require('node:test');
 const { UploadError, discardBody, receiveMultipart, safeFileName } = require('../lib/upload');
 
@@ -120,6 +120,25 @@ test('a truncated body is refused and its partial file removed', async () => {
     (e) => e.status === 400,
   );
   assert.deepEqual(fs.readdirSync(dir), []);
+});
+
+test('a file that cannot be written (disk full) fails the upload instead of leaving it hanging', { timeout: 5000 }, async () => {
+  const original = fs.createWriteStream;
+  fs.createWriteStream = () =>
+    new Writable({
+      write(_chunk, _encoding, callback) {
+        callback(Object.assign(new Error('no space left on device'), { code: 'ENOSPC' }));
+      },
+    });
+  try {
+    const body = multipart([{ field: 'file', filename: 'a.bin', data: crypto.randomBytes(512 * 1024) }]);
+    await assert.rejects(
+      receiveMultipart(streamOf(body), CONTENT_TYPE, { dir, maxBytes: 1024 * 1024 }),
+      (error) => error.code === 'ENOSPC',
+    );
+  } finally {
+    fs.createWriteStream = original;
+  }
 });
 
 test('safeFileName keeps uploads inside the directory', () => {
