@@ -49,7 +49,8 @@ function loadPrismaClient() {
   try {
     return require('@prisma/client').PrismaClient;
   } catch (error) {
-    throw new Error(`Prisma client is not usable (${error.message}); run \`npx prisma generate\` in the release`);
+    const reason = error.message.split('\n')[0];
+    throw new Error(`Prisma client is not usable (${reason}): run \`npx prisma generate\` in the release`);
   }
 }
 
