@@ -19,8 +19,10 @@ export ANSIBLE_NOCOLOR := 1
 # The test image is tagged by a hash of its recipe; scenarios read this variable.
 export SHIPSHAPE_TEST_IMAGE = $(shell molecule/image/build.sh --print-tag)
 
-# Molecule scenarios `make test` runs, and how many at once (each boots a systemd host).
-SCENARIOS   ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+# Molecule scenarios `make test` runs, longest first so the short ones fill in beside them,
+# and how many at once (each boots systemd hosts). Every scenario directory must be listed.
+ALL_SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+SCENARIOS   ?= recovery deploy bootstrap-multi bootstrap postgresql supervisor nginx redis nodejs base
 JOBS        ?= 2
 LOGDIR      := .cache/logs
 
@@ -73,6 +75,9 @@ unit: venv ## Unit tests of the Python plugins and of the sample app
 
 .PHONY: molecule
 molecule: venv image ## Every molecule scenario, $(JOBS) at a time (logs in .cache/logs)
+	@unlisted="$(filter-out $(SCENARIOS),$(ALL_SCENARIOS))"; \
+	  if [ -n "$$unlisted" ] && [ "$(origin SCENARIOS)" = file ]; then \
+	    echo "molecule scenarios missing from SCENARIOS in the Makefile: $$unlisted" >&2; exit 1; fi
 	@mkdir -p $(LOGDIR)
 	@printf '%s\n' $(SCENARIOS) | xargs -P $(JOBS) -I{} bash -c \
 	  'start=$$(date +%s); if molecule test -s {} > $(LOGDIR)/molecule-{}.log 2>&1; then \
