@@ -93,6 +93,26 @@ scenario: venv image ## One molecule scenario: make scenario S=base
 test: lint unit molecule ## Everything CI runs: lint, unit tests, every molecule scenario
 	@echo "make test: all passed"
 
+.PHONY: demo
+demo: venv image ## Boot a local test server, bootstrap it, deploy the sample app, print the URL
+	scripts/demo.sh up
+
+.PHONY: demo-diagnose
+demo-diagnose: venv ## Diagnose the demo server (report in reports/)
+	scripts/demo.sh diagnose
+
+.PHONY: demo-recover
+demo-recover: venv ## Run the recovery playbook against the demo server
+	scripts/demo.sh recover
+
+.PHONY: demo-clean
+demo-clean: ## Remove the demo server
+	scripts/demo.sh clean
+
+.PHONY: bench
+bench: demo ## Deploy benchmarks on the demo server (results in docs/benchmarks.md)
+	bench/deploy.sh
+
 .PHONY: clean
 clean: ## Remove the venv and caches (the test image stays)
 	rm -rf $(VENV) .cache
