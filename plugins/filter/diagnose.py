@@ -220,6 +220,21 @@ def listener_findings(facts: Mapping[str, Any], options: Mapping[str, Any]) -> l
                     f"Read the program's log (supervisorctl tail {owner} stderr), then {_recover(options)}",
                 )
             )
+        unknown = [entry for entry in entries if entry.get("pid") is None]
+        if unknown:
+            found.append(
+                finding(
+                    "I6",
+                    "warning",
+                    f"could not tell which process holds port {number}",
+                    [
+                        f"{entry.get('address')}:{number} owned by user {entry.get('user')}"
+                        for entry in unknown
+                    ],
+                    "Run diagnose.yml as root (become) where root may read other users' /proc/PID/fd "
+                    "(CAP_SYS_PTRACE; a container may lack it).",
+                )
+            )
         strangers = [entry for entry in entries if entry.get("supervised") is False]
         for entry in strangers:
             found.append(

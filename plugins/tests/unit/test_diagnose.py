@@ -483,3 +483,11 @@ def test_every_finding_has_the_report_fields_and_a_known_id():
         assert set(item) == {"id", "severity", "title", "evidence", "fix"}
         assert item["id"] in legend and item["severity"] in SEVERITIES
         assert item["evidence"] and all(isinstance(line, str) for line in item["evidence"])
+
+
+def test_a_port_whose_owner_cannot_be_read_is_an_i6_warning():
+    facts = healthy()
+    facts["listeners"]["ports"][0]["listeners"][0].update(pid=None, supervised=None, cmdline=None)
+    found = diagnose_findings(facts, OPTIONS)
+    assert [(f["id"], f["severity"]) for f in found] == [("I6", "warning")]
+    assert "CAP_SYS_PTRACE" in found[0]["fix"]
