@@ -105,7 +105,9 @@ def rows(
             yield from rows(option["options"], role_defaults, full + joiner)
 
 
-def entry_point(entry: str, spec: dict[str, Any], role_defaults: dict[str, Any]) -> list[str]:
+def entry_point(
+    entry: str, spec: dict[str, Any], role_defaults: dict[str, Any], main_options: dict[str, Any]
+) -> list[str]:
     """One entry point: its descriptions and its table (under a heading unless it is `main`)."""
     lines = [] if entry == "main" else [f"### Entry point `{entry}`", ""]
     if spec.get("short_description"):
@@ -115,6 +117,8 @@ def entry_point(entry: str, spec: dict[str, Any], role_defaults: dict[str, Any])
     options = spec.get("options") or {}
     if not options:
         return [*lines, "No variables.", ""]
+    if entry != "main" and options == main_options:
+        return [*lines, "The same variables as `main`.", ""]
     lines += ["| variable | type | default | choices | description |", "|---|---|---|---|---|"]
     lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows(options, role_defaults)]
     return [*lines, ""]
@@ -133,8 +137,9 @@ def role_section(role_dir: Path) -> list[str]:
     lines = [f"## `{role_dir.name}`", ""]
     if not specs:
         return [*lines, "No argument specs.", ""]
+    main_options = (specs.get("main") or {}).get("options") or {}
     for entry in sorted(specs, key=lambda name: (name != "main", name)):
-        lines += entry_point(entry, specs[entry] or {}, defaults)
+        lines += entry_point(entry, specs[entry] or {}, defaults, main_options)
     return lines
 
 

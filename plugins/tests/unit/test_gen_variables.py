@@ -30,7 +30,7 @@ argument_specs:
     description:
       - Renders the site from C(app_processes).
       - Tested with I(nginx -t).
-    options:
+    options: &web_options
       web_port:
         type: int
         default: 80
@@ -59,6 +59,9 @@ argument_specs:
   tls:
     short_description: Only the TLS part.
     options: {}
+  reload:
+    short_description: Reload only.
+    options: *web_options
 """
 
 DEFAULTS = """
@@ -145,6 +148,8 @@ def test_sections_per_role_and_entry_point(roles):
     assert "## `web`\n\nWeb server in front of the app." in page
     assert "Renders the site from `app_processes`. Tested with *nginx -t*." in page
     assert "### Entry point `tls`\n\nOnly the TLS part.\n\nNo variables." in page
+    # An entry point with main's options (a YAML anchor) says so instead of repeating the table.
+    assert "### Entry point `reload`\n\nReload only.\n\nThe same variables as `main`." in page
     # main first, roles in name order.
     assert page.index("## `bare`") < page.index("## `web`") < page.index("`web_port`") < page.index("`tls`")
 
