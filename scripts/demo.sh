@@ -118,12 +118,12 @@ case ${1:-} in
   diagnose)
     [[ $(state) == running ]] || die "the demo server is not running: make demo"
     play diagnose.yml
-    sed -n '/Summarize/,/^$/p' "$logdir/demo-diagnose.log" | grep -E '^ {4}' || true
-    say "reports: $(ls -t reports/"$name"-*.md 2>/dev/null | head -n 1 || echo 'none written')"
+    sed -n '/TASK \[diagnose : Print the short summary\]/,/^$/p' "$logdir/demo-diagnose.log" | grep -E '^ {4}' || true
     ;;
   recover)
     [[ $(state) == running ]] || die "the demo server is not running: make demo"
     play recover.yml "${@:2}"
+    sed -n '/TASK \[[a-z_]* : Summari[sz]e/,/^$/p' "$logdir/demo-recover.log" | grep -E '^ {4}' || true
     ;;
   clean)
     podman rm -f "$name" >/dev/null 2>&1 || true
