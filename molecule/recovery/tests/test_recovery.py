@@ -1,0 +1,362 @@
+"""One drill per outage: break the deployed sample app, diagnose must name it, recover must bring it back.
+
+Tests run in file order on the host prepare deployed. Each drill:
+  1. makes the fault the way it happens in production (seeds 000-004);
+  2. runs diagnose.yml and reads its JSON report: the incident id must be among the findings;
+  3. runs recover.yml (with the option that outage needs) and times it: it must pass the deploy's smoke
+     tests, and the app must answer through nginx with the build of current;
+  4. checks that every Campaign row written before the fault is still there.
+The timings are written to .cache/recovery/drills.json for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shlex
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from shipshape_playbook import PROJECT, PlaybookRun, run_playbook
+from shipshape_testing import app_model, molecule_hosts, run_ok
+
+testinfra_hosts = molecule_hosts("web")
+APP = app_model()
+NAME, USER, ROOT = APP["app_name"], APP["app_user"], APP["app_root"]
+ENV = f"{ROOT}/shared/env"
+SAMPLE = PROJECT / "examples/app"
+REPORTS = Path(tempfile.mkdtemp(prefix="shipshape-recovery-reports-"))
+TIMINGS = PROJECT / ".cache/recovery/drills.json"
+FILES = Path(__file__).resolve().parents[1] / "files"
+RESULTS: dict[str, dict[str, Any]] = {}
+
+
+def psql(host, sql: str, database: str = NAME) -> str:
+    command = f"psql -XAt -v ON_ERROR_STOP=1 -d {database} -c {shlex.quote(sql)}"
+    return run_ok(host, f"runuser -u postgres -- {command}").strip()
+
+
+def put(host, path: str, text: str, owner: str = "root") -> None:
+    encoded = base64.b64encode(text.encode()).decode()
+    run_ok(host, f"echo {encoded} | base64 -d > {path} && chown {owner} {path} && chmod 0644 {path}")
+
+
+def campaign_ids(host) -> set[str]:
+    return set(psql(host, 'SELECT id FROM "Campaign"').split())
+
+
+def health(host) -> tuple[int, dict]:
+    out = host.run("curl -sS -m 10 -w '\\n%{http_code}' http://127.0.0.1/api/health").stdout
+    body, _, code = out.rpartition("\n")
+    return int(code or 0), (json.loads(body) if body.startswith("{") else {})
+
+
+def build_id_of_current(host) -> str:
+    return json.loads(run_ok(host, f"cat {ROOT}/current/.shipshape-release.json"))["build_id"]
+
+
+def wait_for(probe, what: str, timeout: float = 90, interval: float = 1) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if probe():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+def program_state(host, process: str) -> str:
+    line = host.run(f"supervisorctl status {NAME}:{NAME}-{process}").stdout.split()
+    return line[1] if len(line) > 1 else "?"
+
+
+def diagnose(host, drill: str) -> list[dict[str, Any]]:
+    """Run diagnose.yml; the findings of this host's JSON report."""
+    run = run_playbook(
+        "diagnose.yml", "-e", f"diagnose_report_dir={REPORTS}", "-e", f"diagnose_report_label={drill}"
+    )
+    assert run.ok, run.output[-4000:]
+    assert run.recap_changed() == 0, "diagnose changed something"
+    reports = sorted(REPORTS.glob(f"*-{drill}.json"))
+    assert reports, f"no JSON report in {REPORTS}"
+    report = json.loads(reports[-1].read_text())
+    assert report["schema"] == "shipshape-diagnose/1"
+    found = {f["id"] for f in report["findings"] if f["severity"] != "info"}
+    RESULTS.setdefault(drill, {})["found"] = sorted(found)
+    return report["findings"]
+
+
+def recover(drill: str, *extra: str) -> PlaybookRun:
+    started = time.monotonic()
+    run = run_playbook("recover.yml", "-e", f"diagnose_report_dir={REPORTS}", *extra)
+    seconds = round(time.monotonic() - started, 1)
+    RESULTS.setdefault(drill, {}).update(seconds=seconds, options=list(extra[1::2]), ok=run.ok)
+    TIMINGS.parent.mkdir(parents=True, exist_ok=True)
+    TIMINGS.write_text(json.dumps(RESULTS, indent=2) + "\n")
+    return run
+
+
+def ids(findings: list[dict[str, Any]], severity: str | None = None) -> set[str]:
+    return {f["id"] for f in findings if severity is None or f["severity"] == severity}
+
+
+def assert_back(host, run: PlaybookRun, rows_before: set[str]) -> None:
+    assert run.ok, run.output[-6000:]
+    assert "recovered: the smoke tests pass" in run.output
+    code, body = health(host)
+    assert code == 200, body
+    assert body["buildId"] == build_id_of_current(host)
+    status = run_ok(host, f"supervisorctl status {NAME}:")
+    assert status.count("RUNNING") == len(APP["app_processes"]), status
+    assert rows_before <= campaign_ids(host), "rows written before the fault are gone"
+    assert not host.file(f"{ROOT}/.deploy.lock").exists
+
+
+@pytest.fixture(scope="module")
+def rows(host) -> set[str]:
+    """Campaigns written through the app before any drill, sent by the worker."""
+    for index in range(3):
+        run_ok(
+            host,
+            "curl -sS -f -H 'Content-Type: application/json' "
+            f'-d \'{{"name":"before-drills-{index}","recipients":3}}\' http://127.0.0.1/api/campaigns',
+        )
+    before = campaign_ids(host)
+    assert len(before) >= 3
+    return before
+
+
+def test_the_healthy_host_has_no_critical_finding(host, rows):
+    findings = diagnose(host, "healthy")
+    assert ids(findings, "critical") == set(), findings
+
+
+def test_rogue_node_process_on_the_web_port_i1_i6(host, rows):
+    run_ok(host, f"supervisorctl stop {NAME}:{NAME}-web")
+    # A server started by hand from the release, outside supervisor (seeds 000, 002, 004).
+    run_ok(
+        host,
+        f"systemd-run --unit=rogue-node --uid={USER} --working-directory={ROOT}/current "
+        "node -e \"require('http').createServer((q,s)=>s.end('rogue')).listen(3000,'127.0.0.1')\"",
+    )
+    wait_for(lambda: host.socket("tcp://127.0.0.1:3000").is_listening, "the rogue process to listen")
+    rogue = run_ok(host, "systemctl show -p MainPID --value rogue-node").strip()
+    findings = diagnose(host, "rogue")
+    assert {"I1", "I6"} <= ids(findings, "critical")
+    assert any(rogue in line for f in findings if f["id"] == "I6" for line in f["evidence"])
+    run = recover("rogue")
+    assert_back(host, run, rows)
+    assert rogue in run.output, "the ended process is reported"
+    assert host.run(f"kill -0 {rogue}").rc != 0
+
+
+def test_generated_prisma_client_deleted_i2(host, rows):
+    run_ok(host, f"rm -rf {ROOT}/current/node_modules/.prisma/client")
+    run_ok(host, f"supervisorctl restart {NAME}:{NAME}-web")
+    wait_for(lambda: health(host)[0] == 503, "the web health to fail without the client")
+    assert "I2" in ids(diagnose(host, "prisma"), "critical")
+    assert_back(host, recover("prisma"), rows)
+    assert host.file(f"{ROOT}/current/node_modules/.prisma/client/schema.prisma").exists
+
+
+def test_connections_held_until_the_app_cannot_get_one_i3(host, rows):
+    unit = f"pg-hog-{int(time.time())}"
+    put(host, "/tmp/pg_hog.py", (FILES / "pg_hog.py").read_text())
+    # As the app role, with the app's own DATABASE_URL: a leaking script or a second app (seed 001).
+    run_ok(
+        host,
+        f"systemd-run --unit={unit} --uid={USER} -p EnvironmentFile={ENV}/web.env python3 /tmp/pg_hog.py",
+    )
+    try:
+        # Not polling the app meanwhile: its pool frees an idle connection after 10 s, for the hog to take.
+        wait_for(
+            lambda: "holding" in host.run(f"journalctl -u {unit} -o cat").stdout,
+            "the hog to hold every connection it can get",
+            timeout=180,
+            interval=5,
+        )
+        assert health(host)[0] != 200, "the app still gets a connection"
+        findings = diagnose(host, "connections")
+        i3 = [f for f in findings if f["id"] == "I3" and f["severity"] == "critical"]
+        # PostgreSQL's table names who holds the connections (the health finding says what the app saw).
+        assert any("hog as shop" in line for f in i3 for line in f["evidence"]), i3
+        assert_back(host, recover("connections"), rows)
+        left = psql(host, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'hog'", "postgres")
+        assert left == "0"
+    finally:
+        host.run(f"systemctl stop {unit}")
+
+
+def test_nginx_body_limit_set_back_to_1m_by_hand_i4(host, rows):
+    site = f"/etc/nginx/sites-enabled/{NAME}.conf"
+    limit = APP["app_max_body_size"]
+    run_ok(host, f"sed -i 's/client_max_body_size {limit};/client_max_body_size 1m;/' {site}")
+    run_ok(host, "nginx -t && systemctl reload nginx")
+    findings = diagnose(host, "bodylimit")
+    assert "I4" in ids(findings, "critical")
+    assert_back(host, recover("bodylimit"), rows)
+    assert f"client_max_body_size {APP['app_max_body_size']};" in host.file(site).content_string
+
+
+def test_a_program_crash_looping_into_fatal_i5(host, rows):
+    # A start-up crash (here a preload that does not exist) until supervisor gives up; then the
+    # cause goes away (the file is put back), as after a database that was briefly down, but the
+    # program stays FATAL: nobody restarts it.
+    env = f"{ENV}/worker.env"
+    run_ok(host, f"cp -p {env} /root/worker.env.bak")
+    run_ok(host, f"echo \"NODE_OPTIONS='--require /nonexistent.js'\" >> {env}")
+    run_ok(host, f"supervisorctl restart {NAME}:{NAME}-worker || true")
+    wait_for(lambda: program_state(host, "worker") == "FATAL", "the worker to end FATAL", timeout=120)
+    run_ok(host, f"cp -p /root/worker.env.bak {env}")
+    findings = diagnose(host, "fatal")
+    i5 = [f for f in findings if f["id"] == "I5" and f["severity"] == "critical"]
+    assert i5 and "FATAL" in i5[0]["title"], findings
+    assert "unexpected exit" in i5[0]["evidence"][1]
+    assert_back(host, recover("fatal"), rows)
+
+
+def test_the_app_made_to_listen_on_ipv6_loopback_only_i7(host, rows):
+    preload = f"{ROOT}/shared/ipv6-only.js"
+    put(host, preload, (FILES / "ipv6-only.js").read_text(), owner=USER)
+    run_ok(host, f"echo \"NODE_OPTIONS='--require {preload}'\" >> {ENV}/web.env")
+    run_ok(host, f"supervisorctl restart {NAME}:{NAME}-web")
+    wait_for(lambda: host.socket("tcp://::1:3000").is_listening, "web to listen on ::1")
+    try:
+        findings = diagnose(host, "ipv6")
+        i7 = [f for f in findings if f["id"] == "I7" and f["severity"] == "critical"]
+        assert i7, findings
+        assert any("::1:3000 (ipv6)" in line for line in i7[0]["evidence"])
+        assert_back(host, recover("ipv6"), rows)
+        assert host.socket("tcp://127.0.0.1:3000").is_listening
+        assert "NODE_OPTIONS" not in run_ok(host, f"grep -o '^[A-Z_]*=' {ENV}/web.env")
+    finally:
+        host.run(f"rm -f {preload}")
+
+
+@pytest.fixture(scope="module")
+def older_release(host) -> str:
+    """Deploy a changed source, so that the first release is an older, real build."""
+    older = run_ok(host, f"readlink {ROOT}/current").strip().removeprefix("releases/")
+    target = Path(tempfile.mkdtemp(prefix="shipshape-changed-"))
+    try:
+        ignore = shutil.ignore_patterns("node_modules", ".next")
+        shutil.copytree(SAMPLE, target, dirs_exist_ok=True, ignore=ignore)
+        page = target / "app/page.js"
+        page.write_text(page.read_text() + "\n// changed source for the stale-build drill\n")
+        source = {"app_source": {"type": "archive", "path": str(target)}}
+        run = run_playbook("deploy.yml", "-e", json.dumps(source))
+        assert run.ok, run.output[-4000:]
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+    assert run_ok(host, f"readlink {ROOT}/current").strip().removeprefix("releases/") != older
+    return older
+
+
+def test_a_stale_next_from_an_older_build_put_back_i8(host, rows, older_release):
+    expected = build_id_of_current(host)
+    run_ok(host, f"rm -rf {ROOT}/current/.next")
+    run_ok(host, f"cp -a {ROOT}/releases/{older_release}/.next {ROOT}/current/.next")
+    run_ok(host, f"supervisorctl restart {NAME}:{NAME}-web")
+    stale = run_ok(host, f"cat {ROOT}/current/.next/BUILD_ID").strip()
+    assert stale != expected
+    wait_for(lambda: health(host)[1].get("buildId") == stale, "web to serve the stale build")
+    findings = diagnose(host, "stale-next")
+    assert "I8" in ids(findings, "critical")
+    # Without the option, recover says what it will not fix (check mode: the plan only).
+    plan = run_playbook("recover.yml", "--check", "-e", f"diagnose_report_dir={REPORTS}")
+    assert plan.ok, plan.output[-4000:]
+    assert "recover_rebuild=true" in plan.output
+    run = recover("stale-next", "-e", "recover_rebuild=true")
+    assert_back(host, run, rows)
+    assert health(host)[1]["buildId"] not in (stale,)
+
+
+def test_the_socket_io_program_stopped_i10(host, rows):
+    run_ok(host, f"supervisorctl stop {NAME}:{NAME}-socket")
+    findings = diagnose(host, "socket")
+    assert "I10" in ids(findings, "critical")
+    assert any("socket" in f["title"] for f in findings if f["id"] == "I10")
+    assert_back(host, recover("socket"), rows)
+
+
+def lock_json(owner: str, acquired: float, expires: float) -> str:
+    def iso(epoch: float) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+    return json.dumps(
+        {
+            "owner": owner,
+            "pid": 4242,
+            "host": owner.split("@")[1],
+            "acquired_at": iso(acquired),
+            "expires_at": iso(expires),
+            "purpose": "deploy",
+            "ttl": int(expires - acquired),
+        }
+    )
+
+
+def test_a_campaign_stuck_in_sending_and_a_stale_lock_i11(host, rows):
+    # Seed 004: every message sent, the campaign still SENDING; a deploy died holding the lock.
+    psql(
+        host,
+        'INSERT INTO "Campaign" (id, name, status, "totalRecipients", "sentCount", "startedAt") '
+        "VALUES ('drill-stuck', 'stuck in SENDING', 'SENDING', 2, 2, now());"
+        'INSERT INTO "Message" (id, "campaignId", recipient, status, "sentAt") VALUES '
+        "('drill-m1', 'drill-stuck', 'a@example.com', 'SENT', now()), "
+        "('drill-m2', 'drill-stuck', 'b@example.com', 'SENT', now());",
+    )
+    now = time.time()
+    host.run(f"echo '{lock_json('bob@gone', now - 7200, now - 3600)}' > {ROOT}/.deploy.lock")
+    findings = diagnose(host, "stuck")
+    i11 = [f for f in findings if f["id"] == "I11"]
+    assert any("stuck in SENDING" in f["title"] for f in i11), findings
+    assert any("drill-stuck" in line for f in i11 for line in f["evidence"])
+    assert any("stale" in f["title"] for f in i11)
+    before = campaign_ids(host)
+    run = recover("stuck", "-e", "recover_fix_stuck=true")
+    assert_back(host, run, rows | before)
+    assert "bob@gone" in run.output
+    assert psql(host, "SELECT status FROM \"Campaign\" WHERE id = 'drill-stuck'") == "COMPLETED"
+
+
+def test_a_required_variable_removed_from_the_env_file_i12(host, rows):
+    run_ok(host, f"sed -i '/^SESSION_SECRET=/d' {ENV}/web.env")
+    run_ok(host, f"supervisorctl restart {NAME}:{NAME}-web || true")
+    findings = diagnose(host, "env")
+    i12 = [f for f in findings if f["id"] == "I12"]
+    assert i12 and "SESSION_SECRET" in i12[0]["title"], findings
+    assert_back(host, recover("env"), rows)
+    assert "SESSION_SECRET=" in run_ok(host, f"grep -o '^[A-Z_]*=' {ENV}/web.env")
+
+
+def test_no_report_carries_a_secret():
+    """Env files are read for their names only: no secret of the inventory reaches a report."""
+    secrets = yaml.safe_load((PROJECT / "inventories/demo/group_vars/all/secrets.yml").read_text())
+    values = [str(value) for value in secrets.values() if isinstance(value, str) and "{{" not in value]
+    assert values
+    reports = list(REPORTS.glob("*"))
+    assert len(reports) > 10
+    for report in reports:
+        text = report.read_text()
+        assert not [value for value in values if value in text], report.name
+        assert "postgresql://" not in text and "redis://" not in text, report.name
+
+
+def test_every_drill_was_timed():
+    assert {name for name, result in RESULTS.items() if "seconds" in result} >= {
+        "rogue",
+        "prisma",
+        "connections",
+        "bodylimit",
+        "fatal",
+        "ipv6",
+        "stale-next",
+        "socket",
+        "stuck",
+        "env",
+    }
