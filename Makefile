@@ -65,11 +65,16 @@ image: deps ## Build the test-host image (once per recipe hash)
 	molecule/image/build.sh
 
 .PHONY: lint
-lint: venv ## yamllint, ansible-lint (production profile), ruff
+lint: venv ## yamllint, ansible-lint (production profile), ruff, docs/variables.md up to date
 	yamllint --strict .
 	ansible-lint
 	ruff check .
 	ruff format --check .
+	python scripts/gen_variables.py --check
+
+.PHONY: docs
+docs: venv ## Regenerate docs/variables.md from the roles' argument specs
+	python scripts/gen_variables.py
 
 .PHONY: unit
 unit: venv ## Unit tests of the Python plugins and of the sample app
