@@ -42,7 +42,8 @@ RUNNING_STATES = ("RUNNING",)
 CRASH_STATES = ("FATAL", "BACKOFF")
 # A program that has been up less than this after restarting is still settling, or still looping.
 SETTLE_SECONDS = 60
-DISK_WARNING, DISK_CRITICAL = 85, 95
+DISK_WARNING = 85
+DISK_CRITICAL = 95
 REDIS_MEMORY_WARNING = 90
 PG_WARNING = 80
 DB_ENV_NAMES = ("DATABASE_URL", "DATABASE_POOL_MAX")
