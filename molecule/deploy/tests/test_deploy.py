@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -129,7 +130,23 @@ def test_second_deploy_of_the_same_source_changes_nothing(host):
     assert current_release(host) == before
 
 
-def test_rogue_process_on_the_web_port_is_reaped(host, source_variant):
+def git_repository_on_host(host, source: Path, tag: str) -> tuple[str, str]:
+    """The source committed to a git repository on the host, tagged (annotated); its path and commit."""
+    repo = "/home/shop/shipshape-src"
+    container = host.backend.name
+    run_ok(host, f"rm -rf {repo} && install -d -o shop -g shop {repo}")
+    with subprocess.Popen(["tar", "-C", str(source), "-cf", "-", "."], stdout=subprocess.PIPE) as tar:
+        subprocess.run(
+            ["podman", "exec", "-i", "-u", "shop", container, "tar", "-C", repo, "-xf", "-"],
+            stdin=tar.stdout,
+            check=True,
+        )
+    git = f"runuser -u shop -- git -C {repo} -c user.name=ci -c user.email=ci@example.invalid"
+    run_ok(host, f"{git} init -q && {git} add -A && {git} commit -qm source && {git} tag -a {tag} -m {tag}")
+    return repo, run_ok(host, f"{git} rev-parse {tag}^{{commit}}").strip()
+
+
+def test_rogue_process_is_reaped_and_a_git_tag_deploys(host, source_variant):
     before = current_release(host)
     run_ok(host, f"supervisorctl stop {APP['app_name']}:{APP['app_name']}-web")
     # A node server started by hand, outside supervisor, holding the web port (seed 002, I1/I6).
@@ -143,12 +160,16 @@ def test_rogue_process_on_the_web_port_is_reaped(host, source_variant):
             break
         time.sleep(0.5)
     rogue_pid = run_ok(host, "systemctl show -p MainPID --value rogue-node").strip()
+    # The changed source comes from git this time, at an annotated tag: the release id must carry
+    # the commit the tag points to, not the tag object.
     changed = source_variant("changed", "app/page.js", lambda text: text + "\n// changed source\n")
-    run = deploy_source(changed)
+    repo, commit = git_repository_on_host(host, changed, "v2")
+    source = {"app_source": {"type": "git", "repo": repo, "version": "v2"}}
+    run = run_playbook("deploy.yml", "-e", json.dumps(source))
     assert run.ok, run.output[-4000:]
     assert rogue_pid in run.output, "the reaped process is reported"
     after = current_release(host)
-    assert after != before
+    assert after != before and after.endswith("-" + commit[:12]), (after, commit)
     code, body = health(host)
     assert code == 200 and body["buildId"] == release_record(host, after)["build_id"]
     assert body["buildId"] != release_record(host, before)["build_id"]
