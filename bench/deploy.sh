@@ -3,7 +3,7 @@
 #  1. the wall time of deploy.yml for a changed source against a raw `npm ci && next build`
 #     of the same source on the same host, in the same run (the ratio is Ansible's overhead);
 #  2. failed requests during that deploy under a steady loopback load through nginx.
-# Results are printed and appended to docs/benchmarks.md.
+# Results are printed and added to the deploy table of docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 host=${SHIPSHAPE_DEMO_HOST:-shipshape-demo}
@@ -39,7 +39,26 @@ raw_seconds=$(python3 -c "print(round($(date +%s.%N) - $raw_start, 1))")
 podman exec "$host" rm -rf /tmp/shipshape-raw
 
 ratio=$(python3 -c "print(round($deploy_seconds / $raw_seconds, 2))")
-summary="| $(date -u +%Y-%m-%d) | $(printf %.0f "$deploy_seconds") s | $(printf %.0f "$raw_seconds") s | $ratio | $load |"
+# The load's JSON in a table cell: requests sent, how many did not get a 200, and what they got.
+load_cell=$(python3 - "$load" <<'PY'
+import json, sys
+result = json.loads(sys.argv[1])
+other = {answer: count for answer, count in result["answers"].items() if answer != "200"}
+print(f"{result['requests']} requests, {result['failed']} failed" + (f" ({other})" if other else ""))
+PY
+)
+cpus=$(nproc)
+summary="| $(date -u +%Y-%m-%d) | $(printf %.0f "$deploy_seconds") s | $(printf %.0f "$raw_seconds") s | $ratio | $load_cell | $cpus CPUs, load $(cut -d' ' -f1 /proc/loadavg) |"
 echo "deploy.yml ${deploy_seconds}s, raw npm ci + prisma generate + next build ${raw_seconds}s, ratio $ratio"
 echo "load during the deploy: $load"
-echo "$summary" >> docs/benchmarks.md
+# Into the deploy table, above its marker (other sections follow it).
+python3 - "$summary" <<'PY'
+import sys
+from pathlib import Path
+page = Path("docs/benchmarks.md")
+marker = "<!-- bench/deploy.sh adds its rows above this line -->"
+text = page.read_text()
+if marker not in text:
+    raise SystemExit(f"{page}: the marker {marker!r} is missing")
+page.write_text(text.replace(marker, sys.argv[1] + "\n" + marker, 1))
+PY
