@@ -104,13 +104,37 @@ summary() {
   sed -n '/TASK \[app : Summarize the deploy\]/,/^$/p' "$logdir/demo-deploy.log" | grep -E '^ {4}' || true
   echo
   echo "From this machine:"
-  local path code
+  local path code failed=()
   for path in / /api/health; do
     code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$url$path" || true)
     printf '  GET %-36s %s\n' "$url$path" "$code"
+    [[ $code == 200 ]] || failed+=("GET $path: $code")
   done
+  # An upload of 5 MB (over nginx's and Node's defaults, under the app model's limit).
+  local upload
+  upload=$(mktemp)
+  head -c $((5 * 1024 * 1024)) /dev/urandom >"$upload"
+  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 60 -F "file=@$upload;filename=demo.bin" "$url/api/upload" || true)
+  rm -f "$upload"
+  printf '  POST %-35s %s\n' "$url/api/upload (5 MB)" "$code"
+  [[ $code == 201 ]] || failed+=("upload: $code")
+  # A campaign, sent by the worker through Redis: it must reach COMPLETED.
+  local campaign status=unknown waited
+  campaign=$(curl -s --max-time 10 -H 'Content-Type: application/json' \
+    -d '{"name":"make demo","recipients":20}' "$url/api/campaigns" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["campaign"]["id"])' 2>/dev/null || true)
+  for ((waited = 0; waited < 60 && ${#campaign} > 0; waited++)); do
+    status=$(curl -s --max-time 10 "$url/api/campaigns" | python3 -c \
+      'import json,sys; print(next(c["status"] for c in json.load(sys.stdin)["campaigns"] if c["id"] == sys.argv[1]))' \
+      "$campaign" 2>/dev/null || echo unknown)
+    [[ $status == COMPLETED || $status == FAILED ]] && break
+    sleep 1
+  done
+  printf '  POST %-35s campaign %s: %s\n' "$url/api/campaigns" "${campaign:-not created}" "$status"
   echo
   echo "The sample app is at $url"
+  [[ $status == COMPLETED ]] || failed+=("campaign: $status")
+  ((${#failed[@]} == 0)) || die "the app does not answer as it should from this machine: ${failed[*]}"
 }
 
 case ${1:-} in
