@@ -30,15 +30,27 @@ def main() -> None:
     stop.unlink(missing_ok=True)
     answers: Counter[str] = Counter()
     started = time.monotonic()
+    # The longest stretch from a first failed request to the next good one: the outage a user sees.
+    failing_since: float | None = None
+    longest_outage = 0.0
     while time.monotonic() - started < args.seconds and not stop.exists():
+        sent = time.monotonic()
         try:
             with urllib.request.urlopen(args.url, timeout=5) as response:
-                answers[str(response.status)] += 1
+                answer = str(response.status)
         except urllib.error.HTTPError as error:
-            answers[str(error.code)] += 1
+            answer = str(error.code)
         except (urllib.error.URLError, OSError) as error:
-            answers[type(error).__name__] += 1
+            answer = type(error).__name__
+        answers[answer] += 1
+        if answer != "200":
+            failing_since = sent if failing_since is None else failing_since
+        elif failing_since is not None:
+            longest_outage = max(longest_outage, sent - failing_since)
+            failing_since = None
         time.sleep(args.interval)
+    if failing_since is not None:
+        longest_outage = max(longest_outage, time.monotonic() - failing_since)
     total = sum(answers.values())
     print(
         json.dumps(
@@ -47,6 +59,7 @@ def main() -> None:
                 "ok": answers["200"],
                 "failed": total - answers["200"],
                 "answers": dict(answers),
+                "longest_outage_seconds": round(longest_outage, 1),
                 "seconds": round(time.monotonic() - started, 1),
             }
         )
