@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import time
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +63,22 @@ def curl(host: Any, url: str, *args: str) -> tuple[int, str]:
 
 def json_of(text: str) -> Any:
     return json.loads(text)
+
+
+def lock_json(owner: str, acquired: float, expires: float) -> str:
+    """A deploy lock file as the deploy_lock module writes it (times in UTC, ISO 8601)."""
+
+    def iso(epoch: float) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+    return json.dumps(
+        {
+            "owner": owner,
+            "pid": 4242,
+            "host": owner.split("@")[1],
+            "acquired_at": iso(acquired),
+            "expires_at": iso(expires),
+            "purpose": "deploy",
+            "ttl": int(expires - acquired),
+        }
+    )

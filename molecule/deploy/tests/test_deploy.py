@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from shipshape_playbook import PROJECT, run_playbook
-from shipshape_testing import app_model, molecule_hosts, run_ok
+from shipshape_testing import app_model, lock_json, molecule_hosts, run_ok
 
 testinfra_hosts = molecule_hosts("web")
 APP = app_model()
@@ -25,25 +25,6 @@ export async function GET() {
   return Response.json({ status: 'broken' }, { status: 503 });
 }
 """
-
-
-def lock_json(owner: str, acquired: float, expires: float) -> str:
-    """A lock file as deploy_lock writes it (times in UTC, ISO 8601)."""
-
-    def iso(epoch: float) -> str:
-        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-
-    return json.dumps(
-        {
-            "owner": owner,
-            "pid": 4242,
-            "host": owner.split("@")[1],
-            "acquired_at": iso(acquired),
-            "expires_at": iso(expires),
-            "purpose": "deploy",
-            "ttl": int(expires - acquired),
-        }
-    )
 
 
 def current_release(host) -> str:

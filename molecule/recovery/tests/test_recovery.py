@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 from shipshape_playbook import PROJECT, PlaybookRun, run_playbook
-from shipshape_testing import app_model, molecule_hosts, run_ok
+from shipshape_testing import app_model, lock_json, molecule_hosts, run_ok
 
 testinfra_hosts = molecule_hosts("web")
 APP = app_model()
@@ -281,23 +281,6 @@ def test_the_socket_io_program_stopped_i10(host, rows):
     assert "I10" in ids(findings, "critical")
     assert any("socket" in f["title"] for f in findings if f["id"] == "I10")
     assert_back(host, recover("socket"), rows)
-
-
-def lock_json(owner: str, acquired: float, expires: float) -> str:
-    def iso(epoch: float) -> str:
-        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-
-    return json.dumps(
-        {
-            "owner": owner,
-            "pid": 4242,
-            "host": owner.split("@")[1],
-            "acquired_at": iso(acquired),
-            "expires_at": iso(expires),
-            "purpose": "deploy",
-            "ttl": int(expires - acquired),
-        }
-    )
 
 
 def test_a_campaign_stuck_in_sending_and_a_stale_lock_i11(host, rows):
