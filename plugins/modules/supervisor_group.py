@@ -1,0 +1,277 @@
+#!/usr/bin/python
+"""Start a supervisor group without waiting out startsecs, and wait until its programs have settled."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: supervisor_group
+short_description: Start a supervisor group without waiting, read it, or wait until its programs settle
+description:
+  - Talks to supervisord's XML-RPC interface on its UNIX socket, as C(supervisorctl) does.
+  - O(state=started) starts every program of the group that is not running (STOPPED, EXITED, FATAL) at once.
+    With O(wait=false) it returns as soon as they are spawned, instead of waiting C(startsecs) as
+    C(supervisorctl start) does. The deploy's smoke tests run during that time, and the settle check
+    (O(settled_seconds)) proves afterwards that every program stayed up.
+  - O(state=present) only reads the group.
+  - O(settled_seconds) (either state) then waits until every program of the group is RUNNING and has been up
+    that many seconds; it fails as soon as one is FATAL, EXITED or STOPPED, or (with O(baseline)) runs
+    under another pid than in O(baseline), that is, restarted; and at O(timeout).
+version_added: "0.2.0"
+options:
+  name:
+    description: The group (the app's name).
+    type: str
+    required: true
+  state:
+    description: C(started) starts what is not running; C(present) reads only.
+    type: str
+    choices: [started, present]
+    default: present
+  wait:
+    description: With O(state=started), wait out C(startsecs) of each program as C(supervisorctl start) does.
+    type: bool
+    default: false
+  settled_seconds:
+    description:
+      - Wait until every program has been RUNNING for this many seconds; 0 does not wait.
+      - Read-only, so it waits in check mode too.
+    type: int
+    default: 0
+  baseline:
+    description:
+      - RV(processes) of an earlier call. A program whose pid differs from its baseline pid (one that was
+        running) restarted in between, and fails the settle check at once.
+    type: list
+    elements: dict
+    default: []
+  timeout:
+    description: Seconds O(settled_seconds) may take in all.
+    type: int
+    default: 60
+  socket:
+    description: supervisord's UNIX socket (C([unix_http_server] file)).
+    type: path
+    default: /var/run/supervisor.sock
+notes:
+  - Supports check mode; O(state=started) then reports what it would start.
+  - Run it as root; the supervisor role makes the socket root's only.
+author: shipshape
+"""
+
+EXAMPLES = r"""
+- name: Start the programs of the app, without waiting out startsecs
+  supervisor_group:
+    name: shop
+    state: started
+
+- name: Wait until every program has run 10 seconds without a restart
+  supervisor_group:
+    name: shop
+    settled_seconds: 10
+    baseline: "{{ earlier_read.processes }}"
+"""
+
+RETURN = r"""
+processes:
+  description: The programs of the group after the call, sorted by name.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name: {description: "The program, without its group prefix.", type: str}
+    state: {description: supervisor's state name (STARTING, RUNNING, BACKOFF, FATAL, ...)., type: str}
+    pid: {description: The pid, 0 when not running., type: int}
+    uptime: {description: Seconds since the program last started; 0 when not running., type: int}
+    spawnerr: {description: Why supervisor could not spawn it, if so., type: str}
+    exitstatus: {description: Its last exit status., type: int}
+started:
+  description: The programs this call started (or would start, in check mode).
+  returned: always
+  type: list
+  elements: str
+settled_after:
+  description: Seconds the settle wait took; null without O(settled_seconds).
+  returned: always
+  type: float
+"""
+
+import http.client
+import socket
+import time
+import xmlrpc.client
+
+from ansible.module_utils.basic import AnsibleModule
+
+# supervisor's states (supervisor.states.ProcessStates) that end a settle wait in failure: a program
+# that gave up (FATAL), exited (EXITED with autorestart=false) or was stopped never settles.
+DEAD_STATES = ("FATAL", "EXITED", "STOPPED", "UNKNOWN")
+NOT_RUNNING_STATES = ("STOPPED", "EXITED", "FATAL")
+POLL_SECONDS = 0.5
+# supervisor.xmlrpc.Faults.SUCCESS: the status of each answer of startProcessGroup.
+SUCCESS = 80
+
+
+class UnixSocketHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self.socket_path)
+        self.sock = sock
+
+
+class UnixSocketTransport(xmlrpc.client.Transport):
+    def __init__(self, path: str, timeout: float = 30.0) -> None:
+        super().__init__()
+        self.socket_path = path
+        self.timeout = timeout
+
+    def make_connection(self, host):
+        return UnixSocketHTTPConnection(self.socket_path, self.timeout)
+
+
+def connect(path: str):
+    return xmlrpc.client.ServerProxy(
+        "http://localhost/RPC2", transport=UnixSocketTransport(path), allow_none=True
+    )
+
+
+def group_processes(server, group: str) -> list[dict]:
+    """The group's programs, in a stable shape, from getAllProcessInfo."""
+    programs = []
+    for info in server.supervisor.getAllProcessInfo():
+        if info["group"] != group:
+            continue
+        running = info["pid"] != 0
+        programs.append(
+            {
+                "name": info["name"],
+                "state": info["statename"],
+                "pid": info["pid"],
+                "uptime": max(0, info["now"] - info["start"]) if running else 0,
+                "spawnerr": info.get("spawnerr", ""),
+                "exitstatus": info.get("exitstatus", 0),
+            }
+        )
+    return sorted(programs, key=lambda program: program["name"])
+
+
+def restarted(programs: list[dict], baseline: list[dict]) -> list[str]:
+    """Programs that ran under a pid in the baseline and run under another now (or not at all)."""
+    before = {program.get("name"): program.get("pid", 0) for program in baseline}
+    return [
+        f"{program['name']} (pid {before[program['name']]}, now {program['pid'] or program['state']})"
+        for program in programs
+        if before.get(program["name"]) and program["pid"] != before[program["name"]]
+    ]
+
+
+def describe(programs: list[dict]) -> str:
+    return ", ".join(
+        f"{program['name']} {program['state']}"
+        + (f" pid {program['pid']} up {program['uptime']}s" if program["pid"] else "")
+        + (f" ({program['spawnerr']})" if program["spawnerr"] else "")
+        for program in programs
+    )
+
+
+def wait_settled(
+    read, seconds: int, baseline: list[dict], timeout: int, clock=time.monotonic, sleep=time.sleep
+):
+    """Poll read() until every program is RUNNING and up `seconds`. Returns (programs, waited, problem)."""
+    started = clock()
+    while True:
+        programs = read()
+        waited = round(clock() - started, 1)
+        dead = [program for program in programs if program["state"] in DEAD_STATES]
+        if dead:
+            return programs, waited, f"not running: {describe(dead)}"
+        moved = restarted(programs, baseline)
+        if moved:
+            return programs, waited, f"restarted since the baseline: {', '.join(moved)}"
+        if all(program["state"] == "RUNNING" and program["uptime"] >= seconds for program in programs):
+            return programs, waited, None
+        if waited >= timeout:
+            return (
+                programs,
+                waited,
+                f"not settled ({seconds}s RUNNING) after {timeout}s: {describe(programs)}",
+            )
+        sleep(POLL_SECONDS)
+
+
+def run_module() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "name": {"type": "str", "required": True},
+            "state": {"type": "str", "choices": ["started", "present"], "default": "present"},
+            "wait": {"type": "bool", "default": False},
+            "settled_seconds": {"type": "int", "default": 0},
+            "baseline": {"type": "list", "elements": "dict", "default": []},
+            "timeout": {"type": "int", "default": 60},
+            "socket": {"type": "path", "default": "/var/run/supervisor.sock"},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    group = params["name"]
+    if params["settled_seconds"] < 0 or params["timeout"] < 1:
+        module.fail_json(msg="settled_seconds must be 0 or more and timeout 1 or more")
+    server = connect(params["socket"])
+    try:
+        programs = group_processes(server, group)
+    except (OSError, xmlrpc.client.Error) as error:
+        module.fail_json(msg=f"cannot read supervisord on {params['socket']}: {error}")
+    if not programs:
+        module.fail_json(msg=f"supervisord runs no group named {group}", processes=[], started=[])
+
+    to_start = [program["name"] for program in programs if program["state"] in NOT_RUNNING_STATES]
+    result = {
+        "changed": bool(to_start) and params["state"] == "started",
+        "started": [],
+        "settled_after": None,
+    }
+    if params["state"] == "started" and to_start:
+        result["started"] = to_start
+        if not module.check_mode:
+            try:
+                answers = server.supervisor.startProcessGroup(group, params["wait"])
+            except xmlrpc.client.Fault as fault:
+                module.fail_json(msg=f"supervisord could not start {group}: {fault.faultString}", **result)
+            programs = group_processes(server, group)
+            failed = [
+                f"{answer['name']}: {answer['description']}"
+                for answer in answers
+                if answer["status"] != SUCCESS
+            ]
+            if failed:
+                module.fail_json(
+                    msg=f"supervisord could not start {', '.join(failed)}", processes=programs, **result
+                )
+
+    # Read-only, so it waits in check mode too.
+    if params["settled_seconds"]:
+        programs, waited, problem = wait_settled(
+            lambda: group_processes(server, group),
+            params["settled_seconds"],
+            params["baseline"],
+            params["timeout"],
+        )
+        result["settled_after"] = waited
+        if problem:
+            module.fail_json(
+                msg=f"the programs of {group} did not settle: {problem}", processes=programs, **result
+            )
+    module.exit_json(processes=programs, **result)
+
+
+def main() -> None:
+    run_module()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""supervisor_group against a real supervisord (from PyPI) on a socket in a temporary directory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import supervisor_group
+from ansible.module_utils.testing import patch_module_args
+from supervisor_group import restarted, wait_settled
+
+# "shop" is the healthy app: two programs that stay up. "crashy" exits at once (FATAL after its
+# one retry); "flappy" stays up past startsecs, then exits and is restarted by autorestart.
+CONFIG = """
+[unix_http_server]
+file={socket}
+
+[supervisord]
+logfile={tmp}/supervisord.log
+pidfile={tmp}/supervisord.pid
+childlogdir={tmp}
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[group:shop]
+programs=web,worker
+
+[program:web]
+command=sleep 600
+autostart=false
+startsecs=1
+
+[program:worker]
+command=sleep 600
+autostart=false
+startsecs=1
+
+[group:crashy]
+programs=crash
+
+[program:crash]
+command=sh -c 'exit 3'
+autostart=false
+startsecs=1
+startretries=0
+
+[group:flappy]
+programs=flap
+
+[program:flap]
+command=sh -c 'sleep 2; exit 1'
+autostart=false
+autorestart=true
+startsecs=1
+"""
+
+
+@pytest.fixture(scope="module")
+def supervisord(tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("supervisord")
+    sock = tmp / "supervisor.sock"
+    conf = tmp / "supervisord.conf"
+    conf.write_text(CONFIG.format(socket=sock, tmp=tmp))
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(conf)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        if sock.exists():
+            break
+        time.sleep(0.1)
+    else:
+        daemon.kill()
+        pytest.fail(f"supervisord did not open {sock}")
+    yield str(sock)
+    daemon.terminate()
+    daemon.wait(timeout=30)
+
+
+def run_module(capsys: pytest.CaptureFixture[str], args: dict[str, Any]) -> dict[str, Any]:
+    with patch_module_args(args), pytest.raises(SystemExit):
+        supervisor_group.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def states(result: dict[str, Any]) -> dict[str, str]:
+    return {program["name"]: program["state"] for program in result["processes"]}
+
+
+def test_start_without_waiting_then_settle(supervisord: str, capsys: pytest.CaptureFixture[str]):
+    checked = run_module(
+        capsys, {"name": "shop", "state": "started", "socket": supervisord, "_ansible_check_mode": True}
+    )
+    assert checked["changed"] is True
+    assert checked["started"] == ["web", "worker"]
+    assert states(checked) == {"web": "STOPPED", "worker": "STOPPED"}
+
+    began = time.monotonic()
+    started = run_module(capsys, {"name": "shop", "state": "started", "socket": supervisord})
+    # Returned before startsecs (1 s) was waited out: the programs are still STARTING.
+    assert time.monotonic() - began < 1
+    assert started["changed"] is True
+    assert states(started) == {"web": "STARTING", "worker": "STARTING"}
+    assert all(program["pid"] > 0 for program in started["processes"])
+
+    settled = run_module(
+        capsys,
+        {"name": "shop", "settled_seconds": 2, "baseline": started["processes"], "socket": supervisord},
+    )
+    assert states(settled) == {"web": "RUNNING", "worker": "RUNNING"}
+    assert settled["settled_after"] >= 1
+    assert [program["pid"] for program in settled["processes"]] == [
+        program["pid"] for program in started["processes"]
+    ]
+    assert all(program["uptime"] >= 2 for program in settled["processes"])
+
+    again = run_module(capsys, {"name": "shop", "state": "started", "socket": supervisord})
+    assert again["changed"] is False
+    assert again["started"] == []
+
+
+def test_a_program_that_dies_fails_the_settle_wait_at_once(
+    supervisord: str, capsys: pytest.CaptureFixture[str]
+):
+    run_module(capsys, {"name": "crashy", "state": "started", "socket": supervisord})
+    began = time.monotonic()
+    result = run_module(
+        capsys, {"name": "crashy", "settled_seconds": 30, "timeout": 30, "socket": supervisord}
+    )
+    assert result["failed"] is True
+    assert "not running: crash FATAL" in result["msg"]
+    assert time.monotonic() - began < 10
+
+
+def test_a_program_restarted_since_the_baseline_fails_the_settle_wait(
+    supervisord: str, capsys: pytest.CaptureFixture[str]
+):
+    started = run_module(capsys, {"name": "flappy", "state": "started", "socket": supervisord})
+    first_pid = started["processes"][0]["pid"]
+    result = run_module(
+        capsys,
+        {
+            "name": "flappy",
+            "settled_seconds": 10,
+            "timeout": 20,
+            "baseline": started["processes"],
+            "socket": supervisord,
+        },
+    )
+    assert result["failed"] is True
+    assert f"restarted since the baseline: flap (pid {first_pid}, now" in result["msg"]
+
+
+def test_an_unknown_group_or_socket_is_refused(
+    supervisord: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+):
+    result = run_module(capsys, {"name": "nosuchapp", "socket": supervisord})
+    assert result["failed"] is True
+    assert result["msg"] == "supervisord runs no group named nosuchapp"
+    result = run_module(capsys, {"name": "shop", "socket": str(tmp_path / "absent.sock")})
+    assert result["failed"] is True
+    assert result["msg"].startswith(f"cannot read supervisord on {tmp_path / 'absent.sock'}")
+
+
+def test_restarted_ignores_programs_that_were_not_running():
+    baseline = [{"name": "web", "pid": 10}, {"name": "worker", "pid": 0}]
+    now = [
+        {"name": "web", "pid": 10, "state": "RUNNING"},
+        {"name": "worker", "pid": 12, "state": "STARTING"},
+    ]
+    assert restarted(now, baseline) == []
+    now[0] = {"name": "web", "pid": 0, "state": "BACKOFF"}
+    assert restarted(now, baseline) == ["web (pid 10, now BACKOFF)"]
+
+
+def test_wait_settled_times_out_with_what_it_saw():
+    ticks = iter(range(0, 100, 5))
+    program = {"name": "web", "state": "STARTING", "pid": 5, "uptime": 0, "spawnerr": "", "exitstatus": 0}
+    programs, waited, problem = wait_settled(
+        lambda: [program], 3, [], 12, clock=lambda: next(ticks), sleep=lambda _: None
+    )
+    assert programs == [program]
+    assert waited == 15
+    assert problem == "not settled (3s RUNNING) after 12s: web STARTING pid 5 up 0s"
