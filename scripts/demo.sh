@@ -114,8 +114,11 @@ summary() {
   local upload
   upload=$(mktemp)
   head -c $((5 * 1024 * 1024)) /dev/urandom >"$upload"
-  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 60 -F "file=@$upload;filename=demo.bin" "$url/api/upload" || true)
+  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 60 \
+    -F "file=@$upload;filename=shipshape-demo-check.bin" "$url/api/upload" || true)
   rm -f "$upload"
+  # A check, not data: the app keeps the file in its uploads directory (UPLOAD_DIR), so remove it.
+  podman exec "$name" find /srv/shop/shared/uploads -name '*shipshape-demo-check*' -delete || true
   printf '  POST %-35s %s\n' "$url/api/upload (5 MB)" "$code"
   [[ $code == 201 ]] || failed+=("upload: $code")
   # A campaign, sent by the worker through Redis: it must reach COMPLETED.
