@@ -2,10 +2,11 @@
 
 Tests run in file order on the host prepare deployed. Each drill:
   1. makes the fault the way it happens in production (seeds 000-004);
-  2. runs diagnose.yml and reads its JSON report: the incident id must be among the findings;
-  3. runs recover.yml (with the option that outage needs) and times it: it must pass the deploy's smoke
-     tests, and the app must answer through nginx with the build of current;
-  4. checks that every Campaign row written before the fault is still there.
+  2. runs recover.yml (with the option that outage needs) and times it: the JSON report of the diagnosis
+     it runs first (its `before` report, diagnose.yml's own code) must name the incident, and the
+     recovery must pass the deploy's smoke tests, the app answering through nginx with the build of
+     current (diagnose.yml itself runs on the healthy host, where it must change nothing);
+  3. checks that every Campaign row written before the fault is still there.
 The timings are written to .cache/recovery/drills.json for docs/benchmarks.md.
 """
 
@@ -83,21 +84,29 @@ def diagnose(host, drill: str) -> list[dict[str, Any]]:
     assert run.recap_changed() == 0, "diagnose changed something"
     reports = sorted(REPORTS.glob(f"*-{drill}.json"))
     assert reports, f"no JSON report in {REPORTS}"
-    report = json.loads(reports[-1].read_text())
+    return read_findings(reports[-1], drill)
+
+
+def read_findings(path: Path, drill: str) -> list[dict[str, Any]]:
+    report = json.loads(path.read_text())
     assert report["schema"] == "shipshape-diagnose/1"
     found = {f["id"] for f in report["findings"] if f["severity"] != "info"}
     RESULTS.setdefault(drill, {})["found"] = sorted(found)
     return report["findings"]
 
 
-def recover(drill: str, *extra: str) -> PlaybookRun:
+def recover(drill: str, *extra: str) -> tuple[PlaybookRun, list[dict[str, Any]]]:
+    """Run recover.yml, timed; with the findings of the diagnosis it ran before changing anything."""
+    earlier = set(REPORTS.glob("*-before.json"))
     started = time.monotonic()
     run = run_playbook("recover.yml", "-e", f"diagnose_report_dir={REPORTS}", *extra)
     seconds = round(time.monotonic() - started, 1)
     RESULTS.setdefault(drill, {}).update(seconds=seconds, options=list(extra[1::2]), ok=run.ok)
     TIMINGS.parent.mkdir(parents=True, exist_ok=True)
     TIMINGS.write_text(json.dumps(RESULTS, indent=2) + "\n")
-    return run
+    written = sorted(set(REPORTS.glob("*-before.json")) - earlier)
+    assert len(written) == 1, f"recover.yml wrote {len(written)} before reports\n{run.output[-4000:]}"
+    return run, read_findings(written[0], drill)
 
 
 def ids(findings: list[dict[str, Any]], severity: str | None = None) -> set[str]:
@@ -145,10 +154,9 @@ def test_rogue_node_process_on_the_web_port_i1_i6(host, rows):
     )
     wait_for(lambda: host.socket("tcp://127.0.0.1:3000").is_listening, "the rogue process to listen")
     rogue = run_ok(host, "systemctl show -p MainPID --value rogue-node").strip()
-    findings = diagnose(host, "rogue")
+    run, findings = recover("rogue")
     assert {"I1", "I6"} <= ids(findings, "critical")
     assert any(rogue in line for f in findings if f["id"] == "I6" for line in f["evidence"])
-    run = recover("rogue")
     assert_back(host, run, rows)
     assert rogue in run.output, "the ended process is reported"
     assert host.run(f"kill -0 {rogue}").rc != 0
@@ -158,8 +166,9 @@ def test_generated_prisma_client_deleted_i2(host, rows):
     run_ok(host, f"rm -rf {ROOT}/current/node_modules/.prisma/client")
     run_ok(host, f"supervisorctl restart {NAME}:{NAME}-web")
     wait_for(lambda: health(host)[0] == 503, "the web health to fail without the client")
-    assert "I2" in ids(diagnose(host, "prisma"), "critical")
-    assert_back(host, recover("prisma"), rows)
+    run, findings = recover("prisma")
+    assert "I2" in ids(findings, "critical")
+    assert_back(host, run, rows)
     assert host.file(f"{ROOT}/current/node_modules/.prisma/client/schema.prisma").exists
 
 
@@ -180,11 +189,11 @@ def test_connections_held_until_the_app_cannot_get_one_i3(host, rows):
             interval=5,
         )
         assert health(host)[0] != 200, "the app still gets a connection"
-        findings = diagnose(host, "connections")
+        run, findings = recover("connections")
         i3 = [f for f in findings if f["id"] == "I3" and f["severity"] == "critical"]
         # PostgreSQL's table names who holds the connections (the health finding says what the app saw).
         assert any("hog as shop" in line for f in i3 for line in f["evidence"]), i3
-        assert_back(host, recover("connections"), rows)
+        assert_back(host, run, rows)
         left = psql(host, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'hog'", "postgres")
         assert left == "0"
     finally:
@@ -196,9 +205,9 @@ def test_nginx_body_limit_set_back_to_1m_by_hand_i4(host, rows):
     limit = APP["app_max_body_size"]
     run_ok(host, f"sed -i 's/client_max_body_size {limit};/client_max_body_size 1m;/' {site}")
     run_ok(host, "nginx -t && systemctl reload nginx")
-    findings = diagnose(host, "bodylimit")
+    run, findings = recover("bodylimit")
     assert "I4" in ids(findings, "critical")
-    assert_back(host, recover("bodylimit"), rows)
+    assert_back(host, run, rows)
     assert f"client_max_body_size {APP['app_max_body_size']};" in host.file(site).content_string
 
 
@@ -212,11 +221,11 @@ def test_a_program_crash_looping_into_fatal_i5(host, rows):
     run_ok(host, f"supervisorctl restart {NAME}:{NAME}-worker || true")
     wait_for(lambda: program_state(host, "worker") == "FATAL", "the worker to end FATAL", timeout=120)
     run_ok(host, f"cp -p /root/worker.env.bak {env}")
-    findings = diagnose(host, "fatal")
+    run, findings = recover("fatal")
     i5 = [f for f in findings if f["id"] == "I5" and f["severity"] == "critical"]
     assert i5 and "FATAL" in i5[0]["title"], findings
     assert "unexpected exit" in i5[0]["evidence"][1]
-    assert_back(host, recover("fatal"), rows)
+    assert_back(host, run, rows)
 
 
 def test_the_app_made_to_listen_on_ipv6_loopback_only_i7(host, rows):
@@ -226,11 +235,11 @@ def test_the_app_made_to_listen_on_ipv6_loopback_only_i7(host, rows):
     run_ok(host, f"supervisorctl restart {NAME}:{NAME}-web")
     wait_for(lambda: host.socket("tcp://::1:3000").is_listening, "web to listen on ::1")
     try:
-        findings = diagnose(host, "ipv6")
+        run, findings = recover("ipv6")
         i7 = [f for f in findings if f["id"] == "I7" and f["severity"] == "critical"]
         assert i7, findings
         assert any("::1:3000 (ipv6)" in line for line in i7[0]["evidence"])
-        assert_back(host, recover("ipv6"), rows)
+        assert_back(host, run, rows)
         assert host.socket("tcp://127.0.0.1:3000").is_listening
         assert "NODE_OPTIONS" not in run_ok(host, f"grep -o '^[A-Z_]*=' {ENV}/web.env")
     finally:
@@ -264,23 +273,22 @@ def test_a_stale_next_from_an_older_build_put_back_i8(host, rows, older_release)
     stale = run_ok(host, f"cat {ROOT}/current/.next/BUILD_ID").strip()
     assert stale != expected
     wait_for(lambda: health(host)[1].get("buildId") == stale, "web to serve the stale build")
-    findings = diagnose(host, "stale-next")
-    assert "I8" in ids(findings, "critical")
     # Without the option, recover says what it will not fix (check mode: the plan only).
     plan = run_playbook("recover.yml", "--check", "-e", f"diagnose_report_dir={REPORTS}")
     assert plan.ok, plan.output[-4000:]
     assert "recover_rebuild=true" in plan.output
-    run = recover("stale-next", "-e", "recover_rebuild=true")
+    run, findings = recover("stale-next", "-e", "recover_rebuild=true")
+    assert "I8" in ids(findings, "critical")
     assert_back(host, run, rows)
     assert health(host)[1]["buildId"] not in (stale,)
 
 
 def test_the_socket_io_program_stopped_i10(host, rows):
     run_ok(host, f"supervisorctl stop {NAME}:{NAME}-socket")
-    findings = diagnose(host, "socket")
+    run, findings = recover("socket")
     assert "I10" in ids(findings, "critical")
     assert any("socket" in f["title"] for f in findings if f["id"] == "I10")
-    assert_back(host, recover("socket"), rows)
+    assert_back(host, run, rows)
 
 
 def test_a_campaign_stuck_in_sending_and_a_stale_lock_i11(host, rows):
@@ -295,13 +303,12 @@ def test_a_campaign_stuck_in_sending_and_a_stale_lock_i11(host, rows):
     )
     now = time.time()
     host.run(f"echo '{lock_json('bob@gone', now - 7200, now - 3600)}' > {ROOT}/.deploy.lock")
-    findings = diagnose(host, "stuck")
+    before = campaign_ids(host)
+    run, findings = recover("stuck", "-e", "recover_fix_stuck=true")
     i11 = [f for f in findings if f["id"] == "I11"]
     assert any("stuck in SENDING" in f["title"] for f in i11), findings
     assert any("drill-stuck" in line for f in i11 for line in f["evidence"])
     assert any("stale" in f["title"] for f in i11)
-    before = campaign_ids(host)
-    run = recover("stuck", "-e", "recover_fix_stuck=true")
     assert_back(host, run, rows | before)
     assert "bob@gone" in run.output
     assert psql(host, "SELECT status FROM \"Campaign\" WHERE id = 'drill-stuck'") == "COMPLETED"
@@ -310,10 +317,10 @@ def test_a_campaign_stuck_in_sending_and_a_stale_lock_i11(host, rows):
 def test_a_required_variable_removed_from_the_env_file_i12(host, rows):
     run_ok(host, f"sed -i '/^SESSION_SECRET=/d' {ENV}/web.env")
     run_ok(host, f"supervisorctl restart {NAME}:{NAME}-web || true")
-    findings = diagnose(host, "env")
+    run, findings = recover("env")
     i12 = [f for f in findings if f["id"] == "I12"]
     assert i12 and "SESSION_SECRET" in i12[0]["title"], findings
-    assert_back(host, recover("env"), rows)
+    assert_back(host, run, rows)
     assert "SESSION_SECRET=" in run_ok(host, f"grep -o '^[A-Z_]*=' {ENV}/web.env")
 
 
