@@ -14,8 +14,8 @@ import supervisor_group
 from ansible.module_utils.testing import patch_module_args
 from supervisor_group import restarted, wait_settled
 
-# "shop" is the healthy app: two programs that stay up. "crashy" exits at once (FATAL after its
-# one retry); "flappy" stays up past startsecs, then exits and is restarted by autorestart.
+# "shop" is the healthy app: two programs that stay up. "crashy" exits at once (FATAL: no retries,
+# startretries=0); "flappy" stays up past startsecs, then exits and is restarted by autorestart.
 CONFIG = """
 [unix_http_server]
 file={socket}
@@ -34,12 +34,12 @@ programs=web,worker
 [program:web]
 command=sleep 600
 autostart=false
-startsecs=1
+startsecs=3
 
 [program:worker]
 command=sleep 600
 autostart=false
-startsecs=1
+startsecs=3
 
 [group:crashy]
 programs=crash
@@ -104,8 +104,8 @@ def test_start_without_waiting_then_settle(supervisord: str, capsys: pytest.Capt
 
     began = time.monotonic()
     started = run_module(capsys, {"name": "shop", "state": "started", "socket": supervisord})
-    # Returned before startsecs (1 s) was waited out: the programs are still STARTING.
-    assert time.monotonic() - began < 1
+    # Returned before startsecs (3 s) was waited out: the programs are still STARTING.
+    assert time.monotonic() - began < 3
     assert started["changed"] is True
     assert states(started) == {"web": "STARTING", "worker": "STARTING"}
     assert all(program["pid"] > 0 for program in started["processes"])
@@ -114,12 +114,13 @@ def test_start_without_waiting_then_settle(supervisord: str, capsys: pytest.Capt
         capsys,
         {"name": "shop", "settled_seconds": 2, "baseline": started["processes"], "socket": supervisord},
     )
+    # RUNNING only once startsecs (3 s) has passed, more than the 2 s asked.
     assert states(settled) == {"web": "RUNNING", "worker": "RUNNING"}
-    assert settled["settled_after"] >= 1
+    assert settled["settled_after"] >= 2
     assert [program["pid"] for program in settled["processes"]] == [
         program["pid"] for program in started["processes"]
     ]
-    assert all(program["uptime"] >= 2 for program in settled["processes"])
+    assert all(program["uptime"] >= 3 for program in settled["processes"])
 
     again = run_module(capsys, {"name": "shop", "state": "started", "socket": supervisord})
     assert again["changed"] is False
