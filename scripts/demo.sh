@@ -56,7 +56,16 @@ bootstrap_inputs_hash() {
 
 start_server() {
   local image=${SHIPSHAPE_TEST_IMAGE:-$(molecule/image/build.sh --print-tag)}
-  case $(state) in
+  local current
+  current=$(state)
+  # Podman keeps saying "running" when the container's processes were killed from outside (the
+  # session that started it ended, an OOM kill of conmon): nothing can be run in it, nor stop it.
+  if [[ $current == running || $current == stopping ]] && ! podman exec "$name" true 2>/dev/null; then
+    say "demo server $name is marked $current but its processes are gone: re-creating it"
+    podman rm -f "$name" >/dev/null
+    current=absent
+  fi
+  case $current in
     running) say "demo server $name is running" ;;
     absent)
       podman image exists "$image" || die "no image $image: run 'make image' first"

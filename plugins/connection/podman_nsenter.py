@@ -132,6 +132,14 @@ class Connection(ConnectionBase):
             pass
         if not found or not self._still_running(found["pid"], found["id"]):
             found = self._inspect()
+            if not self._still_running(found["pid"], found["id"]):
+                # Podman's record outlives processes killed from outside it (the session that
+                # started the container ended): say so, rather than fail in nsenter.
+                raise AnsibleConnectionFailure(
+                    f"podman says {self._container} runs with init pid {found['pid']}, but that process "
+                    f"is gone: its processes were killed outside podman; re-create it "
+                    f"(podman rm -f {self._container})"
+                )
             partial = f"{cache}.{os.getpid()}"
             with open(partial, "w", encoding="utf-8") as out:
                 json.dump(found, out)
