@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""The deploy's smoke tests that go through nginx, in one process: health, body limit, WebSocket.
+
+Usage: smoke_http.py SPEC_JSON. SPEC_JSON (built by roles/app/tasks/smoke.yml from the app model):
+  url          nginx's address as the host sees it: http://127.0.0.1
+  record       the release record of current; its build_id is what every health path must report
+  health       [[name, path]]: each must answer 200 with that buildId (retried while not 200)
+  retries, delay   of the health checks: the app may still be opening its database pool
+  upload       {path, limit, strict, stored_in} or null: a multipart body 64 KiB under `limit` must
+               not get 413 nor a 5xx (nor a 3xx/4xx when `strict`, a real upload endpoint), one 64 KiB
+               over it must get 413; what the app stored of it under `stored_in` is removed
+  websocket    [[name, path]]: an upgrade must get 101 with the Sec-WebSocket-Accept of RFC 6455
+
+Prints {"build_id": ..., "checks": [{check, name, ok, detail, line}]} and exits 0 even when a check
+fails: the task reads the result and names what failed. One script instead of one Ansible task
+per check: a module task costs a third of a second before it does anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import socket
+import ssl
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+MARGIN = 65536
+# The app stores uploads under their own name: smoke uploads are found, and removed, by it.
+UPLOAD_NAME = "shipshape-smoke-upload.bin"
+TIMEOUT = 10
+
+
+def connect(url: str) -> tuple[socket.socket, str, str]:
+    """A connection to URL's host; the request target and the Host header."""
+    parts = urlsplit(url)
+    secure = parts.scheme == "https"
+    sock = socket.create_connection((parts.hostname, parts.port or (443 if secure else 80)), timeout=TIMEOUT)
+    if secure:
+        sock = ssl.create_default_context().wrap_socket(sock, server_hostname=parts.hostname)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return sock, target, parts.netloc
+
+
+def read_head(sock: socket.socket) -> tuple[str, dict[str, str], bytes]:
+    """Status, headers and whatever of the body came with them."""
+    data = b""
+    while b"\r\n\r\n" not in data and len(data) < 65536:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = lines[0].split()
+    fields = (line.partition(":") for line in lines[1:])
+    headers = {name.strip().lower(): value.strip() for name, _, value in fields}
+    return (status[1] if len(status) > 1 else "no answer"), headers, rest
+
+
+def get(url: str) -> tuple[str, bytes]:
+    sock, target, host = connect(url)
+    with sock:
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        status, headers, body = read_head(sock)
+        length = int(headers.get("content-length", "-1"))
+        while length < 0 or len(body) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        body = unchunk(body)
+    return status, body
+
+
+def unchunk(body: bytes) -> bytes:
+    out = b""
+    while body:
+        size_line, _, body = body.partition(b"\r\n")
+        size = int(size_line.split(b";")[0] or b"0", 16)
+        if size == 0:
+            break
+        out, body = out + body[:size], body[size + 2 :]
+    return out
+
+
+def result(check: str, name: str, ok: bool, detail: str) -> dict:
+    line = f"{check} {name}: {detail}"
+    return {"check": check, "name": name, "ok": ok, "detail": detail, "line": line}
+
+
+def check_health(url: str, paths: list[list[str]], build_id: str, retries: int, delay: float) -> list[dict]:
+    checks = []
+    for name, path in paths:
+        for attempt in range(retries + 1):
+            try:
+                status, body = get(url + path)
+            except OSError as err:
+                status, body = f"no answer ({err})", b""
+            if status == "200" or attempt == retries:
+                break
+            time.sleep(delay)
+        served = ""
+        if status == "200":
+            try:
+                served = str(json.loads(body).get("buildId", ""))
+            except ValueError:
+                served = "(not JSON)"
+        ok = status == "200" and served == build_id
+        detail = f"{status}, build {served or '(none)'}"
+        if status == "200" and not ok:
+            detail += f", expected {build_id}"
+        checks.append(result("health", f"{name} {path}", ok, detail))
+    return checks
+
+
+def post_upload(url: str, size: int) -> str:
+    """POST a multipart body with a file of SIZE bytes; the status nginx or the app answered."""
+    boundary = "shipshape" + os.urandom(8).hex()
+    before = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{UPLOAD_NAME}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    after = f"\r\n--{boundary}--\r\n".encode()
+    sock, target, host = connect(url)
+    with sock:
+        sock.sendall(
+            f"POST {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n"
+            f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+            f"Content-Length: {len(before) + size + len(after)}\r\n\r\n".encode()
+        )
+        # nginx answers 413 as soon as it has read the headers and may close before the body is
+        # sent: stop sending then, and read what it said.
+        try:
+            sock.sendall(before)
+            chunk, left = bytes(65536), size
+            while left > 0:
+                sock.sendall(chunk[: min(left, len(chunk))])
+                left -= len(chunk)
+            sock.sendall(after)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            return read_head(sock)[0]
+        except ConnectionResetError:
+            return "connection reset"
+
+
+def check_upload(url: str, upload: dict) -> list[dict]:
+    limit, strict = int(upload["limit"]), bool(upload["strict"])
+    under, over = limit - MARGIN, limit + MARGIN
+    checks = []
+    try:
+        status = post_upload(url + upload["path"], under)
+    except OSError as err:
+        status = f"no answer ({err})"
+    code = int(status) if status.isdigit() else 0
+    ok = code != 0 and code != 413 and code < 500 and (not strict or code < 300)
+    checks.append(result("upload", f"{under} bytes, under the limit", ok, status))
+    try:
+        status = post_upload(url + upload["path"], over)
+    except OSError as err:
+        status = f"no answer ({err})"
+    checks.append(result("upload", f"{over} bytes, over the limit", status == "413", status))
+    stored = Path(upload["stored_in"])
+    if stored.is_dir():
+        for leftover in stored.rglob(f"*{UPLOAD_NAME}*"):
+            leftover.unlink()
+    return checks
+
+
+def websocket_status(url: str) -> str:
+    sock, target, host = connect(url)
+    key = base64.b64encode(os.urandom(16)).decode()
+    with sock:
+        sock.sendall(
+            f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+            f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\r\n".encode()
+        )
+        status, headers, _ = read_head(sock)
+    expected = base64.b64encode(hashlib.sha1((key + WEBSOCKET_GUID).encode()).digest()).decode()
+    if status == "101" and headers.get("sec-websocket-accept") != expected:
+        return "101 without the right Sec-WebSocket-Accept"
+    return status
+
+
+def check_websockets(url: str, paths: list[list[str]]) -> list[dict]:
+    checks = []
+    for name, path in paths:
+        try:
+            status = websocket_status(url + path)
+        except OSError as err:
+            status = f"no answer ({err})"
+        checks.append(result("websocket", f"{name} {path}", status == "101", status))
+    return checks
+
+
+def main(spec: dict) -> dict:
+    build_id = json.loads(Path(spec["record"]).read_text())["build_id"]
+    url = spec["url"].rstrip("/")
+    checks = check_health(url, spec["health"], build_id, int(spec["retries"]), float(spec["delay"]))
+    if spec.get("upload"):
+        checks += check_upload(url, spec["upload"])
+    checks += check_websockets(url, spec["websocket"])
+    return {"build_id": build_id, "checks": checks}
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(json.loads(sys.argv[1]))))
