@@ -1,0 +1,99 @@
+"""The app role's service endpoints come from the service hosts' own variables.
+
+PgBouncer, postgresql_port and redis_port are set where those services run (group_vars/db,
+host_vars of the redis host): a web host must build its DATABASE_URL and REDIS_URL from them, not
+from its own variables, where they are usually absent. The role's defaults and derived variables
+are evaluated by ansible-playbook itself, against an inventory of three hosts (no connection is made).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+PROJECT = Path(__file__).resolve().parents[3]
+APP = PROJECT / "roles/app"
+
+PLAY = """
+- hosts: web1
+  gather_facts: false
+  vars_files:
+    - {defaults}
+    - {vars}
+  vars:
+    app_name: shop
+    app_db_password: pw
+    app_redis_password: rpw
+  tasks:
+    - name: Write the endpoints the app would get
+      ansible.builtin.copy:
+        dest: {out}
+        content: >-
+          {{{{ {{'db': __app_database_url, 'redis': __app_redis_url,
+                'pgbouncer': __app_pgbouncer}} | to_json }}}}
+        mode: "0600"
+"""
+
+
+def endpoints(tmp_path: Path, inventory: dict) -> dict:
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    (tmp_path / "play.yml").write_text(
+        PLAY.format(defaults=APP / "defaults/main.yml", vars=APP / "vars/main.yml", out=tmp_path / "out.json")
+    )
+    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"))
+    playbook = Path(sys.executable).with_name("ansible-playbook")
+    run = subprocess.run(
+        [playbook, "-i", tmp_path / "hosts.yml", tmp_path / "play.yml"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=PROJECT,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return json.loads((tmp_path / "out.json").read_text())
+
+
+def three_hosts(db_vars: dict, redis_vars: dict) -> dict:
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    return {
+        "all": {
+            "children": {
+                "web": {"hosts": {"web1": local}},
+                "db": {"hosts": {"db1": {**local, **db_vars}}},
+                "redis": {"hosts": {"redis1": {**local, **redis_vars}}},
+            }
+        }
+    }
+
+
+def test_pgbouncer_and_ports_set_on_the_service_hosts_reach_the_web_host(tmp_path):
+    db = {"postgresql_port": 5433, "postgresql_pgbouncer_enabled": True, "postgresql_pgbouncer_port": 6543,
+          "postgresql_pgbouncer_default_pool_size": 30}  # fmt: skip
+    got = endpoints(tmp_path, three_hosts(db, {"redis_port": 6380}))
+    assert got["db"] == "postgresql://shop:pw@db1:6543/shop"
+    assert got["pgbouncer"] == {
+        "enabled": True,
+        "default_pool_size": 30,
+        "reserve_pool_size": 5,
+        "max_client_conn": 500,
+    }
+    assert got["redis"] == "redis://:rpw@redis1:6380/0"
+
+
+def test_without_pgbouncer_the_web_host_uses_the_db_hosts_postgresql_port(tmp_path):
+    got = endpoints(tmp_path, three_hosts({"postgresql_port": 5433}, {}))
+    assert got["db"] == "postgresql://shop:pw@db1:5433/shop"
+    assert got["pgbouncer"] is None
+    assert got["redis"] == "redis://:rpw@redis1:6379/0"
+
+
+def test_the_defaults_are_the_service_roles_defaults(tmp_path):
+    got = endpoints(tmp_path, three_hosts({}, {}))
+    assert got["db"] == "postgresql://shop:pw@db1:5432/shop"
+    assert got["redis"] == "redis://:rpw@redis1:6379/0"
