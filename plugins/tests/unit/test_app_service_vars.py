@@ -1,4 +1,4 @@
-"""The app role's service endpoints come from the service hosts' own variables.
+"""The service endpoints of the app, diagnose and recover roles come from the service hosts' own variables.
 
 PgBouncer, postgresql_port and redis_port are set where those services run (group_vars/db,
 host_vars of the redis host): a web host must build its DATABASE_URL and REDIS_URL from them, not
@@ -25,6 +25,8 @@ PLAY = """
   vars_files:
     - {defaults}
     - {vars}
+    - {project}/roles/diagnose/vars/main.yml
+    - {project}/roles/recover/vars/main.yml
   vars:
     app_name: shop
     app_db_password: pw
@@ -34,8 +36,9 @@ PLAY = """
       ansible.builtin.copy:
         dest: {out}
         content: >-
-          {{{{ {{'db': __app_database_url, 'redis': __app_redis_url,
-                'pgbouncer': __app_pgbouncer}} | to_json }}}}
+          {{{{ {{'db': __app_database_url, 'redis': __app_redis_url, 'pgbouncer': __app_pgbouncer,
+                'diagnose_redis_port': __diagnose_redis_port | int,
+                'recover_redis_port': __recover_redis_port | int}} | to_json }}}}
         mode: "0600"
 """
 
@@ -43,7 +46,12 @@ PLAY = """
 def endpoints(tmp_path: Path, inventory: dict) -> dict:
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
     (tmp_path / "play.yml").write_text(
-        PLAY.format(defaults=APP / "defaults/main.yml", vars=APP / "vars/main.yml", out=tmp_path / "out.json")
+        PLAY.format(
+            defaults=APP / "defaults/main.yml",
+            vars=APP / "vars/main.yml",
+            project=PROJECT,
+            out=tmp_path / "out.json",
+        )
     )
     env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"))
     playbook = Path(sys.executable).with_name("ansible-playbook")
@@ -84,6 +92,8 @@ def test_pgbouncer_and_ports_set_on_the_service_hosts_reach_the_web_host(tmp_pat
         "max_client_conn": 500,
     }
     assert got["redis"] == "redis://:rpw@redis1:6380/0"
+    # diagnose and recover ask Redis on its own host, on the port it listens on there.
+    assert got["diagnose_redis_port"] == got["recover_redis_port"] == 6380
 
 
 def test_without_pgbouncer_the_web_host_uses_the_db_hosts_postgresql_port(tmp_path):
@@ -97,3 +107,4 @@ def test_the_defaults_are_the_service_roles_defaults(tmp_path):
     got = endpoints(tmp_path, three_hosts({}, {}))
     assert got["db"] == "postgresql://shop:pw@db1:5432/shop"
     assert got["redis"] == "redis://:rpw@redis1:6379/0"
+    assert got["diagnose_redis_port"] == got["recover_redis_port"] == 6379
