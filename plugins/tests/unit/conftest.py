@@ -7,11 +7,14 @@ that name, so the modules under test import exactly the code that ships.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import sys
 from pathlib import Path
 
 import ansible.module_utils
+import pytest
+from module_run import RunModule, run_module_main
 
 PLUGINS = Path(__file__).resolve().parents[2]
 
@@ -33,3 +36,9 @@ _register_module_utils(PLUGINS / "module_utils")
 for _directory in (PLUGINS / "modules", PLUGINS / "filter"):
     if str(_directory) not in sys.path:
         sys.path.insert(0, str(_directory))
+
+
+@pytest.fixture
+def run_module(capsys: pytest.CaptureFixture[str]) -> RunModule:
+    """Run a module's main() with the given arguments; returns the JSON it printed."""
+    return functools.partial(run_module_main, capsys)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -12,8 +11,8 @@ from typing import Any
 import app_listeners
 import pytest
 from ansible.module_utils.shipshape_proc import Listener, Process, socket_holders
-from ansible.module_utils.testing import patch_module_args
 from app_listeners import accepts_ipv4_loopback, orphan_entries, port_report, process_trees
+from module_run import RunModule
 
 
 @pytest.mark.parametrize(
@@ -201,12 +200,6 @@ def listen(tmp_path: Path) -> Iterator[Any]:
         child.wait(timeout=10)
 
 
-def run_module(capsys: pytest.CaptureFixture[str], args: dict[str, Any]) -> dict[str, Any]:
-    with patch_module_args(args), pytest.raises(SystemExit):
-        app_listeners.main()
-    return json.loads(capsys.readouterr().out)
-
-
 def _ipv6_loopback_works() -> bool:
     try:
         with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
@@ -218,12 +211,13 @@ def _ipv6_loopback_works() -> bool:
 
 @pytest.mark.skipif(not _ipv6_loopback_works(), reason="IPv6 is disabled on this host")
 def test_module_tells_an_ipv4_listener_from_an_ipv6_only_one(
-    listen: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    listen: Any, run_module: RunModule, tmp_path: Path
 ) -> None:
     good, good_port = listen("127.0.0.1", socket.AF_INET)
     bad, bad_port = listen("::1", socket.AF_INET6)
     result = run_module(
-        capsys, {"ports": [good_port, bad_port], "app_root": str(tmp_path), "tree_commands": ["python*"]}
+        app_listeners,
+        {"ports": [good_port, bad_port], "app_root": str(tmp_path), "tree_commands": ["python*"]},
     )
     assert result["changed"] is False
     ok, ipv6_only = result["ports"]
@@ -241,24 +235,24 @@ def test_module_tells_an_ipv4_listener_from_an_ipv6_only_one(
     assert os.getpid() not in {orphan["pid"] for orphan in result["orphans"]}
 
 
-def test_module_reports_a_closed_port(capsys: pytest.CaptureFixture[str]) -> None:
+def test_module_reports_a_closed_port(run_module: RunModule) -> None:
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
-    result = run_module(capsys, {"ports": [port], "connect": False})
+    result = run_module(app_listeners, {"ports": [port], "connect": False})
     assert result["ports"][0]["listening"] is False
     assert result["ports"][0]["connect_ipv4"] is None
     assert result["problems"][0].startswith(f"I10: nothing listens on port {port}")
 
 
-def test_module_in_check_mode_reads_the_same(listen: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_module_in_check_mode_reads_the_same(listen: Any, run_module: RunModule) -> None:
     _child, port = listen("127.0.0.1", socket.AF_INET)
-    result = run_module(capsys, {"ports": [port], "_ansible_check_mode": True})
+    result = run_module(app_listeners, {"ports": [port], "_ansible_check_mode": True})
     assert result["changed"] is False
     assert result["ports"][0]["ipv4_loopback"] is True
 
 
-def test_module_refuses_bad_ports(capsys: pytest.CaptureFixture[str]) -> None:
-    result = run_module(capsys, {"ports": [0]})
+def test_module_refuses_bad_ports(run_module: RunModule) -> None:
+    result = run_module(app_listeners, {"ports": [0]})
     assert result["failed"] is True
     assert "ports [0] are not TCP ports" in result["msg"]

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -21,8 +20,8 @@ from ansible.module_utils.shipshape_proc import (
     read_processes,
     self_and_ancestors,
 )
-from ansible.module_utils.testing import patch_module_args
 from app_reap import Outcome, SystemOps, app_roots, failure_messages, reap, still_held, summary
+from module_run import RunModule
 
 EXITS_AFTER_TERM = 0.3
 
@@ -283,17 +282,9 @@ def test_real_signal_is_not_sent_to_a_reused_pid(start_child: Any) -> None:
     assert child.poll() is None
 
 
-def run_module(capsys: pytest.CaptureFixture[str], args: dict[str, Any]) -> dict[str, Any]:
-    with patch_module_args(args), pytest.raises(SystemExit):
-        app_reap.main()
-    return json.loads(capsys.readouterr().out)
-
-
-def test_module_check_mode_reports_and_sends_nothing(
-    start_child: Any, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_module_check_mode_reports_and_sends_nothing(start_child: Any, run_module: RunModule) -> None:
     child, port = start_child("obey")
-    result = run_module(capsys, {"ports": [port], "_ansible_check_mode": True})
+    result = run_module(app_reap, {"ports": [port], "_ansible_check_mode": True})
     assert result["changed"] is True
     assert [(entry["pid"], entry["ports"], entry["signal"]) for entry in result["reaped"]] == [
         (child.pid, [port], None)
@@ -304,9 +295,9 @@ def test_module_check_mode_reports_and_sends_nothing(
     assert child.poll() is None
 
 
-def test_module_reaps_for_real(start_child: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_module_reaps_for_real(start_child: Any, run_module: RunModule) -> None:
     child, port = start_child("ignore-term")
-    result = run_module(capsys, {"ports": [port], "term_timeout": 1})
+    result = run_module(app_reap, {"ports": [port], "term_timeout": 1})
     assert result["changed"] is True
     entry = result["reaped"][0]
     assert (entry["pid"], entry["signal"], entry["exited"]) == (child.pid, "SIGKILL", True)
@@ -315,8 +306,8 @@ def test_module_reaps_for_real(start_child: Any, capsys: pytest.CaptureFixture[s
     assert child.wait(timeout=5) == -signal.SIGKILL
 
 
-def test_module_with_nothing_to_reap_is_unchanged(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    result = run_module(capsys, {"ports": [1], "app_root": str(tmp_path)})
+def test_module_with_nothing_to_reap_is_unchanged(run_module: RunModule, tmp_path: Path) -> None:
+    result = run_module(app_reap, {"ports": [1], "app_root": str(tmp_path)})
     assert (result["changed"], result["reaped"]) == (False, [])
     assert result["msg"].startswith("Nothing to reap")
 
@@ -330,9 +321,7 @@ def test_module_with_nothing_to_reap_is_unchanged(capsys: pytest.CaptureFixture[
         ({"ports": [3000], "term_timeout": -1}, "term_timeout=-1 must be 0 or more"),
     ],
 )
-def test_module_refuses_bad_arguments(
-    capsys: pytest.CaptureFixture[str], args: dict[str, Any], message: str
-) -> None:
-    result = run_module(capsys, args)
+def test_module_refuses_bad_arguments(run_module: RunModule, args: dict[str, Any], message: str) -> None:
+    result = run_module(app_reap, args)
     assert result["failed"] is True
     assert message in result["msg"]

@@ -6,11 +6,9 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import app_state
 import pytest
-from ansible.module_utils.testing import patch_module_args
 from app_state import (
     current_state,
     disk_state,
@@ -21,6 +19,7 @@ from app_state import (
     release_state,
     run,
 )
+from module_run import RunModule
 
 SCHEMA = 'generator client {\n  provider = "prisma-client-js"\n}\n'
 SECRET = "s3cret-value-never-returned"
@@ -139,18 +138,12 @@ def test_run_reports_a_missing_command_and_a_timeout():
     }
 
 
-def run_module(capsys: pytest.CaptureFixture[str], args: dict[str, Any]) -> dict[str, Any]:
-    with patch_module_args(args), pytest.raises(SystemExit):
-        app_state.main()
-    return json.loads(capsys.readouterr().out)
-
-
-def test_module_reads_everything_and_changes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+def test_module_reads_everything_and_changes_nothing(tmp_path: Path, run_module: RunModule):
     make_release(tmp_path)
     log = tmp_path / "supervisord.log"
     log.write_text("2025-11-22 21:00:00,000 INFO supervisord started with pid 1\n")
     result = run_module(
-        capsys,
+        app_state,
         {
             "app_root": str(tmp_path),
             "app_name": "shop",
@@ -172,9 +165,9 @@ def test_module_reads_everything_and_changes_nothing(tmp_path: Path, capsys: pyt
     assert SECRET not in json.dumps(result)
 
 
-def test_module_on_a_host_without_a_release(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+def test_module_on_a_host_without_a_release(tmp_path: Path, run_module: RunModule):
     result = run_module(
-        capsys,
+        app_state,
         {
             "app_root": str(tmp_path / "srv"),
             "app_name": "shop",

@@ -9,7 +9,6 @@ from typing import Any
 
 import deploy_lock
 import pytest
-from ansible.module_utils.testing import patch_module_args
 from deploy_lock import (
     Lock,
     LockError,
@@ -27,6 +26,7 @@ from deploy_lock import (
     read_lock,
     release,
 )
+from module_run import RunModule
 
 T0 = 1_735_700_400  # 2025-01-01T03:00:00Z
 TTL = 1800
@@ -373,19 +373,15 @@ def test_racing_for_a_stale_lock_exactly_one_takes_it_over(lock_path: Path, roun
     assert on_disk(lock_path)["owner"] == winners[0][0]
 
 
-def run_module(capsys: pytest.CaptureFixture[str], args: dict[str, Any]) -> dict[str, Any]:
-    with patch_module_args(args), pytest.raises(SystemExit):
-        deploy_lock.main()
-    return json.loads(capsys.readouterr().out)
-
-
-def test_module_life_cycle(lock_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_module_life_cycle(lock_path: Path, run_module: RunModule) -> None:
     path = str(lock_path)
-    taken = run_module(capsys, {"state": "acquired", "path": path, "owner": "alice@laptop", "owner_pid": 7})
+    taken = run_module(
+        deploy_lock, {"state": "acquired", "path": path, "owner": "alice@laptop", "owner_pid": 7}
+    )
     assert (taken["changed"], taken["acquired"], taken["lock"]["pid"]) == (True, True, 7)
-    refused = run_module(capsys, {"state": "acquired", "path": path, "owner": "bob@ci"})
+    refused = run_module(deploy_lock, {"state": "acquired", "path": path, "owner": "bob@ci"})
     assert refused["failed"] is True and "alice@laptop" in refused["msg"]
-    seen = run_module(capsys, {"state": "inspect", "path": path})
+    seen = run_module(deploy_lock, {"state": "inspect", "path": path})
     assert (seen["changed"], seen["held"], seen["stale"], seen["lock"]["owner"]) == (
         False,
         True,
@@ -393,10 +389,10 @@ def test_module_life_cycle(lock_path: Path, capsys: pytest.CaptureFixture[str]) 
         "alice@laptop",
     )
     checked = run_module(
-        capsys, {"state": "released", "path": path, "owner": "alice@laptop", "_ansible_check_mode": True}
+        deploy_lock, {"state": "released", "path": path, "owner": "alice@laptop", "_ansible_check_mode": True}
     )
     assert checked["changed"] is True and lock_path.exists()
-    released = run_module(capsys, {"state": "released", "path": path, "owner": "alice@laptop"})
+    released = run_module(deploy_lock, {"state": "released", "path": path, "owner": "alice@laptop"})
     assert released["changed"] is True and not lock_path.exists()
 
 
@@ -414,16 +410,16 @@ def test_module_life_cycle(lock_path: Path, capsys: pytest.CaptureFixture[str]) 
     ],
 )
 def test_module_refuses_bad_arguments(
-    lock_path: Path, capsys: pytest.CaptureFixture[str], args: dict[str, Any], message: str
+    lock_path: Path, run_module: RunModule, args: dict[str, Any], message: str
 ) -> None:
-    result = run_module(capsys, {"path": str(lock_path), **args})
+    result = run_module(deploy_lock, {"path": str(lock_path), **args})
     assert result["failed"] is True
     assert message in result["msg"]
 
 
-def test_module_check_mode_on_a_new_host_without_the_directory(capsys: pytest.CaptureFixture[str]) -> None:
+def test_module_check_mode_on_a_new_host_without_the_directory(run_module: RunModule) -> None:
     result = run_module(
-        capsys,
+        deploy_lock,
         {
             "state": "acquired",
             "path": "/nonexistent/shop/.deploy.lock",

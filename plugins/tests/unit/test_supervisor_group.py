@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -11,7 +10,7 @@ from typing import Any
 
 import pytest
 import supervisor_group
-from ansible.module_utils.testing import patch_module_args
+from module_run import RunModule
 from supervisor_group import restarted, wait_settled
 
 # "shop" is the healthy app: two programs that stay up. "crashy" exits at once (FATAL: no retries,
@@ -84,26 +83,21 @@ def supervisord(tmp_path_factory: pytest.TempPathFactory):
     daemon.wait(timeout=30)
 
 
-def run_module(capsys: pytest.CaptureFixture[str], args: dict[str, Any]) -> dict[str, Any]:
-    with patch_module_args(args), pytest.raises(SystemExit):
-        supervisor_group.main()
-    return json.loads(capsys.readouterr().out)
-
-
 def states(result: dict[str, Any]) -> dict[str, str]:
     return {program["name"]: program["state"] for program in result["processes"]}
 
 
-def test_start_without_waiting_then_settle(supervisord: str, capsys: pytest.CaptureFixture[str]):
+def test_start_without_waiting_then_settle(supervisord: str, run_module: RunModule):
     checked = run_module(
-        capsys, {"name": "shop", "state": "started", "socket": supervisord, "_ansible_check_mode": True}
+        supervisor_group,
+        {"name": "shop", "state": "started", "socket": supervisord, "_ansible_check_mode": True},
     )
     assert checked["changed"] is True
     assert checked["started"] == ["web", "worker"]
     assert states(checked) == {"web": "STOPPED", "worker": "STOPPED"}
 
     began = time.monotonic()
-    started = run_module(capsys, {"name": "shop", "state": "started", "socket": supervisord})
+    started = run_module(supervisor_group, {"name": "shop", "state": "started", "socket": supervisord})
     # Returned before startsecs (3 s) was waited out: the programs are still STARTING.
     assert time.monotonic() - began < 3
     assert started["changed"] is True
@@ -111,7 +105,7 @@ def test_start_without_waiting_then_settle(supervisord: str, capsys: pytest.Capt
     assert all(program["pid"] > 0 for program in started["processes"])
 
     settled = run_module(
-        capsys,
+        supervisor_group,
         {"name": "shop", "settled_seconds": 2, "baseline": started["processes"], "socket": supervisord},
     )
     # RUNNING only once startsecs (3 s) has passed, more than the 2 s asked.
@@ -122,18 +116,16 @@ def test_start_without_waiting_then_settle(supervisord: str, capsys: pytest.Capt
     ]
     assert all(program["uptime"] >= 3 for program in settled["processes"])
 
-    again = run_module(capsys, {"name": "shop", "state": "started", "socket": supervisord})
+    again = run_module(supervisor_group, {"name": "shop", "state": "started", "socket": supervisord})
     assert again["changed"] is False
     assert again["started"] == []
 
 
-def test_a_program_that_dies_fails_the_settle_wait_at_once(
-    supervisord: str, capsys: pytest.CaptureFixture[str]
-):
-    run_module(capsys, {"name": "crashy", "state": "started", "socket": supervisord})
+def test_a_program_that_dies_fails_the_settle_wait_at_once(supervisord: str, run_module: RunModule):
+    run_module(supervisor_group, {"name": "crashy", "state": "started", "socket": supervisord})
     began = time.monotonic()
     result = run_module(
-        capsys, {"name": "crashy", "settled_seconds": 30, "timeout": 30, "socket": supervisord}
+        supervisor_group, {"name": "crashy", "settled_seconds": 30, "timeout": 30, "socket": supervisord}
     )
     assert result["failed"] is True
     assert "not running: crash FATAL" in result["msg"]
@@ -141,12 +133,12 @@ def test_a_program_that_dies_fails_the_settle_wait_at_once(
 
 
 def test_a_program_restarted_since_the_baseline_fails_the_settle_wait(
-    supervisord: str, capsys: pytest.CaptureFixture[str]
+    supervisord: str, run_module: RunModule
 ):
-    started = run_module(capsys, {"name": "flappy", "state": "started", "socket": supervisord})
+    started = run_module(supervisor_group, {"name": "flappy", "state": "started", "socket": supervisord})
     first_pid = started["processes"][0]["pid"]
     result = run_module(
-        capsys,
+        supervisor_group,
         {
             "name": "flappy",
             "settled_seconds": 10,
@@ -159,13 +151,11 @@ def test_a_program_restarted_since_the_baseline_fails_the_settle_wait(
     assert f"restarted since the baseline: flap (pid {first_pid}, now" in result["msg"]
 
 
-def test_an_unknown_group_or_socket_is_refused(
-    supervisord: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
-):
-    result = run_module(capsys, {"name": "nosuchapp", "socket": supervisord})
+def test_an_unknown_group_or_socket_is_refused(supervisord: str, run_module: RunModule, tmp_path: Path):
+    result = run_module(supervisor_group, {"name": "nosuchapp", "socket": supervisord})
     assert result["failed"] is True
     assert result["msg"] == "supervisord runs no group named nosuchapp"
-    result = run_module(capsys, {"name": "shop", "socket": str(tmp_path / "absent.sock")})
+    result = run_module(supervisor_group, {"name": "shop", "socket": str(tmp_path / "absent.sock")})
     assert result["failed"] is True
     assert result["msg"].startswith(f"cannot read supervisord on {tmp_path / 'absent.sock'}")
 
