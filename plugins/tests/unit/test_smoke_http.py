@@ -71,6 +71,9 @@ class App(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         body = self.rfile.read(length)
+        if self.path != "/api/upload":
+            self.send(404)
+            return
         assert b'filename="shipshape-smoke-upload.bin"' in body
         (self.uploads / f"1700000000-ab12-{smoke_http.UPLOAD_NAME}").write_bytes(body)
         self.send(201, b'{"files": []}')
@@ -150,3 +153,21 @@ def test_nothing_listening_is_reported_not_raised(server):
     _, spec, _ = server
     spec = dict(spec, url="http://127.0.0.1:9")
     assert all(line.split(": ", 1)[1].startswith("no answer") for line in failed(smoke_http.main(spec)))
+
+
+def test_a_lenient_upload_check_accepts_a_page_that_refuses_the_post(server):
+    # Without a declared upload endpoint the check posts to the health path: a 4xx that is not
+    # 413 means the body got through nginx to the app.
+    _, spec, _ = server
+    spec = dict(spec, upload=dict(spec["upload"], path="/nowhere", strict=False))
+    assert failed(smoke_http.main(spec)) == []
+    spec["upload"]["strict"] = True
+    assert failed(smoke_http.main(spec)) == [f"upload {LIMIT - 65536} bytes, under the limit: 404"]
+
+
+@pytest.mark.parametrize("strict", ["False", "true", 0, None])
+def test_strict_must_be_a_json_boolean(server, strict):
+    _, spec, _ = server
+    spec = dict(spec, upload=dict(spec["upload"], strict=strict))
+    with pytest.raises(ValueError, match=r"upload\.strict must be true or false"):
+        smoke_http.main(spec)

@@ -153,7 +153,10 @@ def post_upload(url: str, size: int) -> str:
 
 
 def check_upload(url: str, upload: dict) -> list[dict]:
-    limit, strict = int(upload["limit"]), bool(upload["strict"])
+    limit, strict = int(upload["limit"]), upload["strict"]
+    # A JSON true or false: bool() would read the string "False" as true.
+    if not isinstance(strict, bool):
+        raise ValueError(f"upload.strict must be true or false, not {strict!r}")
     under, over = limit - MARGIN, limit + MARGIN
     checks = []
     try:
