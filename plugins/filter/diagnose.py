@@ -764,6 +764,24 @@ def _id_order(id_: str) -> tuple[int, int]:
     return (0 if id_.startswith("I") else 1, int(id_[1:]) if id_[1:].isdigit() else 99)
 
 
+def _explained_health_failures_as_info(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """H6 is a failing health endpoint no other check explains. When another check found something
+    critical (the web program not running, I10; not on 127.0.0.1, I7; its env incomplete, I12),
+    that is most likely why: the failure is kept as evidence, at info level, and the summary
+    names only the real cause."""
+    causes = sorted(
+        {f["id"] for f in found if f["severity"] == "critical" and f["id"] != "H6"}, key=_id_order
+    )
+    if not causes:
+        return found
+    return [
+        dict(f, severity="info", title=f"{f['title']}, likely because of {', '.join(causes)}")
+        if f["id"] == "H6"
+        else f
+        for f in found
+    ]
+
+
 def diagnose_findings(facts: Any, options: Any = None) -> list[dict[str, Any]]:
     """Every finding for one host, critical first, then by incident id."""
     if not isinstance(facts, Mapping):
@@ -771,7 +789,7 @@ def diagnose_findings(facts: Any, options: Any = None) -> list[dict[str, Any]]:
             f"diagnose_findings expects the collected facts (a dict), got {type(facts).__name__}."
         )
     options = options if isinstance(options, Mapping) else {}
-    found = [item for check in CHECKS for item in check(facts, options)]
+    found = _explained_health_failures_as_info([item for check in CHECKS for item in check(facts, options)])
     return sorted(found, key=lambda item: (SEVERITIES.index(item["severity"]), _id_order(item["id"])))
 
 

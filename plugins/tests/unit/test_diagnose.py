@@ -491,3 +491,14 @@ def test_a_port_whose_owner_cannot_be_read_is_an_i6_warning():
     found = diagnose_findings(facts, OPTIONS)
     assert [(f["id"], f["severity"]) for f in found] == [("I6", "warning")]
     assert "CAP_SYS_PTRACE" in found[0]["fix"]
+
+
+def test_a_health_failure_another_check_explains_is_kept_as_info_not_as_h6():
+    facts = healthy()
+    facts["health"][0].update(status=502, json=None)
+    assert [(f["id"], f["severity"]) for f in diagnose_findings(facts, OPTIONS)] == [("H6", "critical")]
+    facts["env"][0]["exists"] = False
+    found = diagnose_findings(facts, OPTIONS)
+    assert [(f["id"], f["severity"]) for f in found] == [("I12", "critical"), ("H6", "info")]
+    assert found[1]["title"].endswith("likely because of I12")
+    assert diagnose_summary(found)["ids"] == ["I12"]
