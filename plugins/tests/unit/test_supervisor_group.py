@@ -135,20 +135,50 @@ def test_a_program_that_dies_fails_the_settle_wait_at_once(supervisord: str, run
 def test_a_program_restarted_since_the_baseline_fails_the_settle_wait(
     supervisord: str, run_module: RunModule
 ):
+    # A baseline that names another pid for a running program: what a restart between the
+    # baseline and the settle check leaves. Deterministic, unlike catching a real restart below.
+    started = run_module(supervisor_group, {"name": "shop", "state": "started", "socket": supervisord})
+    web = next(program for program in started["processes"] if program["name"] == "web")
+    baseline = [
+        dict(program, pid=program["pid"] + 100000) if program is web else program
+        for program in started["processes"]
+    ]
+    began = time.monotonic()
+    result = run_module(
+        supervisor_group,
+        {"name": "shop", "settled_seconds": 30, "timeout": 30, "baseline": baseline, "socket": supervisord},
+    )
+    assert result["failed"] is True
+    assert result["msg"] == (
+        "the programs of shop did not settle: restarted since the baseline: "
+        f"web (pid {web['pid'] + 100000}, now {web['pid']})"
+    )
+    assert time.monotonic() - began < 10
+
+
+def test_a_program_that_exits_and_restarts_fails_the_settle_wait(supervisord: str, run_module: RunModule):
     started = run_module(supervisor_group, {"name": "flappy", "state": "started", "socket": supervisord})
     first_pid = started["processes"][0]["pid"]
+    began = time.monotonic()
     result = run_module(
         supervisor_group,
         {
             "name": "flappy",
-            "settled_seconds": 10,
-            "timeout": 20,
+            "settled_seconds": 30,
+            "timeout": 40,
             "baseline": started["processes"],
             "socket": supervisord,
         },
     )
     assert result["failed"] is True
-    assert f"restarted since the baseline: flap (pid {first_pid}, now" in result["msg"]
+    # The poll sees flap either between its exit and supervisor's restart (EXITED), or after the
+    # restart under a new pid: both fail the wait, long before its 30 s.
+    assert result["msg"].startswith("the programs of flappy did not settle: ")
+    assert (
+        "not running: flap EXITED" in result["msg"]
+        or f"restarted since the baseline: flap (pid {first_pid}, now" in result["msg"]
+    )
+    assert time.monotonic() - began < 15
 
 
 def test_an_unknown_group_or_socket_is_refused(supervisord: str, run_module: RunModule, tmp_path: Path):
