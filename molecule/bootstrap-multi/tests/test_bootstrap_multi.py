@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,27 @@ HOSTS = {group: molecule_hosts(group)[0].removeprefix("podman://") for group in 
 HOSTS["outsider"] = ({h.removeprefix("podman://") for h in molecule_hosts()} - set(HOSTS.values())).pop()
 testinfra_hosts = [f"podman://{HOSTS['web']}"]
 SERVICE_PORTS = {"db": 5432, "redis": 6379}
+
+
+def network_address(container: str) -> str:
+    """The container's IPv4 address on the scenario's podman network, as podman assigned it.
+
+    The probes connect to addresses, not names: whether podman resolves container names depends
+    on its network backend (CNI needs the dnsname plugin, netavark aardvark-dns), and the roles
+    under test use addresses (facts) too.
+    """
+    template = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
+    out = subprocess.run(
+        ["podman", "container", "inspect", "--format", template, container],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert len(out) == 1, f"{container}: expected one network address, podman says {out}"
+    return out[0]
+
+
+ADDRESSES = {role: network_address(name) for role, name in HOSTS.items()}
 
 # Runs on a test host: connect to HOST:PORT, send DATA, print "accepted <what came back>",
 # "dropped" (no answer: a firewall) or "refused" (nothing listens, nothing filters).
@@ -50,7 +72,7 @@ else:
 def probe(source: str, target: str, port: int, data: str = "") -> str:
     """What a connection from one test host to another gets (names as in HOSTS)."""
     on = testinfra.get_host(f"podman://{HOSTS[source]}")
-    args = " ".join(shlex.quote(arg) for arg in (HOSTS[target], str(port), data))
+    args = " ".join(shlex.quote(arg) for arg in (ADDRESSES[target], str(port), data))
     return run_ok(on, f"python3 -c {shlex.quote(PROBE)} {args}").strip()
 
 
@@ -63,7 +85,7 @@ def demo_secret(name: str) -> str:
 def test_app_host_logs_in_to_postgresql(host):
     password = shlex.quote(demo_secret("vault_app_db_password"))
     name = APP["app_name"]
-    psql = f"psql -XAt -h {HOSTS['db']} -U {name} -d {name} -c 'SELECT 1'"
+    psql = f"psql -XAt -h {ADDRESSES['db']} -U {name} -d {name} -c 'SELECT 1'"
     out = run_ok(host, f"PGPASSWORD={password} PGCONNECT_TIMEOUT=5 {psql}")
     assert out.strip() == "1"
 
@@ -104,7 +126,8 @@ def test_web_host_serves_http_to_everyone():
 
 @pytest.mark.parametrize("target", ["db", "redis"])
 def test_firewall_names_the_app_host_alone(host, target):
-    web_address = next(a for a in run_ok(host, "hostname -I").split() if "." in a)
+    web_address = ADDRESSES["web"]
+    assert web_address in run_ok(host, "hostname -I").split()
     ruleset = run_ok(testinfra.get_host(f"podman://{HOSTS[target]}"), "nft list ruleset")
     rules = [line.strip() for line in ruleset.splitlines() if f"dport {SERVICE_PORTS[target]} " in line]
     assert len(rules) == 1, ruleset
