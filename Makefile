@@ -92,11 +92,13 @@ molecule: venv image ## Every molecule scenario, $(JOBS) at a time (logs in .cac
 	    echo "molecule scenarios missing from SCENARIOS (or SCENARIOS_PENDING) in the Makefile: $$unlisted" >&2; \
 	    exit 1; fi
 	@mkdir -p $(LOGDIR)
+	@# A failed scenario exits 1, not 255: xargs then lets the others finish (and exits 123)
+	@# instead of returning at once and leaving them running into the next run's containers.
 	@printf '%s\n' $(SCENARIOS) | xargs -P $(JOBS) -I{} bash -c \
 	  'start=$$(date +%s); if molecule test -s {} > $(LOGDIR)/molecule-{}.log 2>&1; then \
 	     echo "molecule {}: passed in $$(( $$(date +%s) - start ))s"; \
 	   else echo "molecule {}: FAILED after $$(( $$(date +%s) - start ))s, last lines:"; \
-	     tail -n 60 $(LOGDIR)/molecule-{}.log; exit 255; fi'
+	     tail -n 60 $(LOGDIR)/molecule-{}.log; exit 1; fi'
 
 .PHONY: scenario
 scenario: venv image ## One molecule scenario: make scenario S=base
