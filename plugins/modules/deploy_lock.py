@@ -449,9 +449,10 @@ def acquire(
         if now - started >= wait:
             raise LockError(
                 f"Another deploy holds the lock {path}: {describe(found, now)}. Waited {waited} s. "
-                "Wait for it to finish and run again (or raise wait). If that deploy is no longer running, "
-                "release the lock with the deploy_lock module (state: released, force: true), or run again "
-                f"after {format_time(found.expires_at)}, when it expires and is taken over.",
+                "Wait for it to finish and run again (or raise wait). If that run is no longer going on, "
+                "release the lock by hand (the playbook again with -e app_lock_release=true: it releases "
+                f"the lock and stops), or run again after {format_time(found.expires_at)}, when it expires "
+                "and is taken over.",
                 _result(found, found, now, waited=waited),
             )
         clock.sleep(min(POLL_INTERVAL, wait - (now - started)))

@@ -196,7 +196,7 @@ def test_a_held_lock_fails_with_the_owner_and_age_after_waiting(lock_path: Path)
     assert "Another deploy holds the lock" in message
     # the age is as of the failure, after the wait
     assert "bob@ci (pid 4242, on laptop) for deploy, taken 3m17s ago" in message
-    assert "Waited 5 s" in message and "force: true" in message
+    assert "Waited 5 s" in message and "-e app_lock_release=true" in message
     assert clock.slept == 5
     assert raised.value.result["held"] is True and raised.value.result["acquired"] is False
     assert on_disk(lock_path)["owner"] == "bob@ci"
