@@ -33,8 +33,7 @@ class PlaybookRun:
         return total
 
 
-def run_playbook(playbook: str, *extra: str, timeout: int = 1500) -> PlaybookRun:
-    """Run playbooks/<playbook> against the molecule inventory; never raises on failure."""
+def _command(playbook: str, extra: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
     inventory = os.environ["MOLECULE_INVENTORY_FILE"]
     env = {
         **os.environ,
@@ -45,6 +44,28 @@ def run_playbook(playbook: str, *extra: str, timeout: int = 1500) -> PlaybookRun
         "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.timer",
     }
     # group_vars next to the molecule inventory are the demo's (linked by .config/molecule/config.yml).
-    cmd = ["ansible-playbook", "-i", inventory, str(PROJECT / "playbooks" / playbook), *extra]
+    return ["ansible-playbook", "-i", inventory, str(PROJECT / "playbooks" / playbook), *extra], env
+
+
+def run_playbook(playbook: str, *extra: str, timeout: int = 1500) -> PlaybookRun:
+    """Run playbooks/<playbook> against the molecule inventory; never raises on failure."""
+    cmd, env = _command(playbook, extra)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, check=False)
     return PlaybookRun(proc.returncode, proc.stdout + proc.stderr)
+
+
+class StartedPlaybook:
+    """A playbook run in the background, as a second operator's terminal runs it."""
+
+    def __init__(self, playbook: str, *extra: str) -> None:
+        cmd, env = _command(playbook, extra)
+        self._proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+
+    def running(self) -> bool:
+        return self._proc.poll() is None
+
+    def wait(self, timeout: int = 1500) -> PlaybookRun:
+        output, _ = self._proc.communicate(timeout=timeout)
+        return PlaybookRun(self._proc.returncode, output)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from shipshape_playbook import PROJECT, run_playbook
+from shipshape_playbook import PROJECT, StartedPlaybook, run_playbook
 from shipshape_testing import app_model, lock_json, molecule_hosts, run_ok
 
 testinfra_hosts = molecule_hosts("web")
@@ -127,7 +127,14 @@ def git_repository_on_host(host, source: Path, tag: str) -> tuple[str, str]:
     return repo, run_ok(host, f"{git} rev-parse {tag}^{{commit}}").strip()
 
 
-def test_rogue_process_is_reaped_and_a_git_tag_deploys(host, source_variant):
+def wait_until(probe, what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not probe():
+        assert time.monotonic() < deadline, f"timed out after {timeout:g} s waiting for {what}"
+        time.sleep(0.5)
+
+
+def test_rogue_process_is_reaped_and_a_git_tag_deploys_while_others_wait(host, source_variant):
     before = current_release(host)
     run_ok(host, f"supervisorctl stop {APP['app_name']}:{APP['app_name']}-web")
     # A node server started by hand, outside supervisor, holding the web port (seed 002, I1/I6).
@@ -136,24 +143,46 @@ def test_rogue_process_is_reaped_and_a_git_tag_deploys(host, source_variant):
         "systemd-run --unit=rogue-node --uid=shop "
         "node -e \"require('http').createServer((q,s)=>s.end('rogue')).listen(3000,'127.0.0.1')\"",
     )
-    for _ in range(20):
-        if host.socket("tcp://127.0.0.1:3000").is_listening:
-            break
-        time.sleep(0.5)
+    wait_until(lambda: host.socket("tcp://127.0.0.1:3000").is_listening, "the rogue process to listen", 10)
     rogue_pid = run_ok(host, "systemctl show -p MainPID --value rogue-node").strip()
     # The changed source comes from git this time, at an annotated tag: the release id must carry
     # the commit the tag points to, not the tag object.
     changed = source_variant("changed", "app/page.js", lambda text: text + "\n// changed source\n")
     repo, commit = git_repository_on_host(host, changed, "v2")
-    source = {"app_source": {"type": "git", "repo": repo, "version": "v2"}}
-    run = run_playbook("deploy.yml", "-e", json.dumps(source))
+    source = json.dumps({"app_source": {"type": "git", "repo": repo, "version": "v2"}})
+    first = StartedPlaybook("deploy.yml", "-e", source)
+    lock = f"{ROOT}/.deploy.lock"
+    wait_until(lambda: host.file(lock).exists or not first.running(), "the first deploy to take the lock")
+    holder = json.loads(run_ok(host, f"cat {lock}"))["owner"]
+    # Two more deploys from the same operator and controller while it builds: each run is its own
+    # owner. One that may not wait stops at once, naming the holder; one that may wait, waits.
+    waiting = StartedPlaybook("deploy.yml", "-e", source, "-e", "app_lock_wait=900")
+    refused = run_playbook("deploy.yml", "-e", source)
+    assert first.running(), "the first deploy ended before the second asked for the lock"
+    assert not refused.ok
+    assert "Another deploy holds the lock" in refused.output and holder in refused.output, refused.output[
+        -3000:
+    ]
+    assert json.loads(run_ok(host, f"cat {lock}"))["owner"] == holder, "the refused deploy touched the lock"
+
+    run = first.wait()
     assert run.ok, run.output[-4000:]
     assert rogue_pid in run.output, "the reaped process is reported"
+    assert f"Ended pid {rogue_pid}" in run.output
+    assert host.run("systemctl is-active rogue-node").stdout.strip() != "active"
     after = current_release(host)
     assert after != before and after.endswith("-" + commit[:12]), (after, commit)
     code, body = health(host)
     assert code == 200 and body["buildId"] == release_record(host, after)["build_id"]
     assert body["buildId"] != release_record(host, before)["build_id"]
+
+    # The one that waited runs after it: the same source, already current, changes nothing.
+    waited = waiting.wait()
+    assert waited.ok, waited.output[-4000:]
+    assert "Waited" in waited.output and "for the deploy lock" in waited.output
+    assert "is already the current release" in waited.output
+    assert current_release(host) == after
+    assert not host.file(lock).exists
 
 
 def test_failed_health_rolls_back_and_keeps_data(host, source_variant):
@@ -211,4 +240,17 @@ def test_rollback_goes_to_the_previous_good_release(host):
     # And forward again, by name.
     run = run_playbook("rollback.yml", "-e", f"release={current}")
     assert run.ok, run.output[-3000:]
+    assert current_release(host) == current
+
+
+def test_pruning_keeps_current_and_the_release_rollback_would_choose(host):
+    current = current_release(host)
+    releases = sorted(run_ok(host, f"ls {ROOT}/releases").split())
+    good = [r for r in releases if host.file(f"{ROOT}/releases/{r}/.shipshape-status").contains("^good$")]
+    rollback_target = [r for r in good if r < current][-1]
+    assert len(releases) >= 3 and rollback_target != releases[-2], releases
+    # Keep one: every release goes but current and the newest good one older than it, however old.
+    run = run_playbook("deploy.yml", "-e", "app_releases_keep=1")
+    assert run.ok, run.output[-3000:]
+    assert sorted(run_ok(host, f"ls {ROOT}/releases").split()) == sorted({current, rollback_target})
     assert current_release(host) == current
