@@ -169,7 +169,7 @@ def test_check_fails_on_a_stale_page_and_shows_the_diff(roles, tmp_path, capsys)
     assert gen.main(["--roles", str(roles), "--output", str(output), "--check"]) == 1
     err = capsys.readouterr().err
     assert "+| `web_port` | int | `8080` |" in err
-    assert "is stale: run scripts/gen_variables.py" in err
+    assert "is stale: run `make docs`" in err
     # --check never writes.
     assert "`80`" in output.read_text()
 
