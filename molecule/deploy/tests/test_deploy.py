@@ -254,3 +254,28 @@ def test_pruning_keeps_current_and_the_release_rollback_would_choose(host):
     assert run.ok, run.output[-3000:]
     assert sorted(run_ok(host, f"ls {ROOT}/releases").split()) == sorted({current, rollback_target})
     assert current_release(host) == current
+
+
+TLS = {
+    "nginx_tls_certificate": "/etc/ssl/certs/shipshape-test.pem",
+    "nginx_tls_certificate_key": "/etc/ssl/private/shipshape-test.key",
+    "nginx_server_names": ["shop.test"],
+}
+SWITCH_TLS = "../molecule/deploy/nginx_tls.yml"
+
+
+def test_a_site_with_a_certificate_is_smoke_tested_over_https_by_its_name(host):
+    switched = run_playbook(SWITCH_TLS, "-e", "tls=true")
+    assert switched.ok, switched.output[-3000:]
+    try:
+        # Plain HTTP now only redirects: smoke tests sent there would all fail.
+        plain = host.run("curl -sS -o /dev/null -w '%{http_code}' http://127.0.0.1/api/health").stdout
+        assert plain == "301"
+        run = run_playbook("deploy.yml", "-e", json.dumps(TLS))
+        assert run.ok, run.output[-3000:]
+        assert "url: https://127.0.0.1:443" in run.output
+        assert "health through nginx with build" in run.output
+        assert "websocket upgrade 101" in run.output
+    finally:
+        back = run_playbook(SWITCH_TLS, "-e", "tls=false")
+        assert back.ok, back.output[-3000:]

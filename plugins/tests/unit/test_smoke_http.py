@@ -7,14 +7,20 @@ send real requests, and a server that misbehaves in one way must fail exactly th
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import importlib.util
 import json
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 SCRIPT = Path(__file__).resolve().parents[3] / "roles/app/files/smoke_http.py"
 spec = importlib.util.spec_from_file_location("smoke_http", SCRIPT)
@@ -35,6 +41,7 @@ class App(BaseHTTPRequestHandler):
     enforce_limit = True
     right_accept = True
     uploads: Path
+    hosts: list[str]
 
     def log_message(self, *args):
         pass
@@ -48,6 +55,7 @@ class App(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self):
+        self.hosts.append(self.headers.get("Host", ""))
         if self.path == "/api/health":
             body = json.dumps({"status": "ok", "buildId": self.build_id}).encode()
             self.send(self.health_status, body, {"Content-Type": "application/json"})
@@ -79,18 +87,19 @@ class App(BaseHTTPRequestHandler):
         self.send(201, b'{"files": []}')
 
 
-@pytest.fixture
-def server(tmp_path):
+def serve(tmp_path: Path, tls: ssl.SSLContext | None = None):
     uploads = tmp_path / "uploads"
     uploads.mkdir()
-    handler = type("TestApp", (App,), {"uploads": uploads})
+    handler = type("TestApp", (App,), {"uploads": uploads, "hosts": []})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls is not None:
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     record = tmp_path / "release.json"
     record.write_text(json.dumps({"build_id": BUILD}))
     spec = {
-        "url": f"http://127.0.0.1:{httpd.server_port}",
+        "url": f"{'https' if tls else 'http'}://127.0.0.1:{httpd.server_port}",
         "record": str(record),
         "health": [["web", "/api/health"]],
         "retries": 1,
@@ -98,7 +107,52 @@ def server(tmp_path):
         "upload": {"path": "/api/upload", "limit": LIMIT, "strict": True, "stored_in": str(uploads)},
         "websocket": [["socket", "/socket.io/?EIO=4&transport=websocket"]],
     }
+    return httpd, handler, spec, uploads
+
+
+@pytest.fixture
+def server(tmp_path):
+    httpd, handler, spec, uploads = serve(tmp_path)
     yield handler, spec, uploads
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def self_signed(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """A certificate for NAME that no CA signed, as a site's own or a snakeoil one is to a client."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "site.pem", tmp_path / "site.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_file, key_file
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """The same app behind HTTPS with its own certificate; records the SNI names clients sent."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*self_signed(tmp_path, "shop.example.test"))
+    names: list[str | None] = []
+    context.sni_callback = lambda _sock, name, _context: names.append(name)
+    httpd, handler, spec, uploads = serve(tmp_path, context)
+    yield handler, spec, uploads, names
     httpd.shutdown()
     httpd.server_close()
 
@@ -171,3 +225,26 @@ def test_strict_must_be_a_json_boolean(server, strict):
     spec = dict(spec, upload=dict(spec["upload"], strict=strict))
     with pytest.raises(ValueError, match=r"upload\.strict must be true or false"):
         smoke_http.main(spec)
+
+
+def test_https_with_the_site_name_as_host_and_sni_passes_every_check(tls_server):
+    handler, spec, _, names = tls_server
+    result = smoke_http.main(dict(spec, server_name="shop.example.test"))
+    assert failed(result) == []
+    port = spec["url"].rsplit(":", 1)[1]
+    assert set(handler.hosts) == {f"shop.example.test:{port}"}
+    assert names and set(names) == {"shop.example.test"}
+
+
+def test_https_for_the_default_server_sends_the_address(tls_server):
+    handler, spec, _, names = tls_server
+    result = smoke_http.main(dict(spec, server_name=""))
+    assert failed(result) == []
+    assert set(handler.hosts) == {spec["url"].removeprefix("https://")}
+    assert set(names) == {None}
+
+
+def test_plain_http_to_a_tls_only_port_fails_every_check(tls_server):
+    _, spec, _, _ = tls_server
+    result = smoke_http.main(dict(spec, url=spec["url"].replace("https://", "http://")))
+    assert len(failed(result)) == len(result["checks"]) == 4
