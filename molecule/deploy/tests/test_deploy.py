@@ -256,26 +256,36 @@ def test_pruning_keeps_current_and_the_release_rollback_would_choose(host):
     assert current_release(host) == current
 
 
-TLS = {
-    "nginx_tls_certificate": "/etc/ssl/certs/shipshape-test.pem",
-    "nginx_tls_certificate_key": "/etc/ssl/private/shipshape-test.key",
-    "nginx_server_names": ["shop.test"],
-}
-SWITCH_TLS = "../molecule/deploy/nginx_tls.yml"
+CERTIFICATE = "/etc/ssl/certs/shipshape-test.pem"
+CERTIFICATE_KEY = "/etc/ssl/private/shipshape-test.key"
 
 
-def test_a_site_with_a_certificate_is_smoke_tested_over_https_by_its_name(host):
-    switched = run_playbook(SWITCH_TLS, "-e", "tls=true")
-    assert switched.ok, switched.output[-3000:]
+def test_a_model_change_reaches_nginx_and_a_certificate_moves_the_smoke_tests_to_https(host):
+    """The inventory gives the site a certificate and a name, and raises the body limit."""
+    run_ok(
+        host,
+        f"test -e {CERTIFICATE} || openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=shop.test "
+        f"-keyout {CERTIFICATE_KEY} -out {CERTIFICATE} 2>/dev/null",
+    )
+    site = f"/etc/nginx/sites-enabled/{APP['app_name']}.conf"
+    changed = {
+        "nginx_tls_certificate": CERTIFICATE,
+        "nginx_tls_certificate_key": CERTIFICATE_KEY,
+        "nginx_server_names": ["shop.test"],
+        "app_max_body_size": "25m",
+    }
     try:
-        # Plain HTTP now only redirects: smoke tests sent there would all fail.
+        run = run_playbook("deploy.yml", "-e", json.dumps(changed))
+        assert run.ok, run.output[-3000:]
+        assert "client_max_body_size 25m;" in host.file(site).content_string
+        # Plain HTTP only redirects now: the smoke tests went over HTTPS, asking for shop.test.
         plain = host.run("curl -sS -o /dev/null -w '%{http_code}' http://127.0.0.1/api/health").stdout
         assert plain == "301"
-        run = run_playbook("deploy.yml", "-e", json.dumps(TLS))
-        assert run.ok, run.output[-3000:]
         assert "url: https://127.0.0.1:443" in run.output
-        assert "health through nginx with build" in run.output
+        assert "upload under 25m passed, over it 413" in run.output
         assert "websocket upgrade 101" in run.output
     finally:
-        back = run_playbook(SWITCH_TLS, "-e", "tls=false")
+        back = run_playbook("deploy.yml")
         assert back.ok, back.output[-3000:]
+    assert f"client_max_body_size {APP['app_max_body_size']};" in host.file(site).content_string
+    assert health(host)[0] == 200
