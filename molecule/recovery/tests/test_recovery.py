@@ -78,6 +78,10 @@ def program_state(host, process: str) -> str:
     return line[1] if len(line) > 1 else "?"
 
 
+def every_program_runs(host) -> bool:
+    return host.run(f"supervisorctl status {NAME}:").stdout.count("RUNNING") == len(APP["app_processes"])
+
+
 def diagnose(host, drill: str) -> list[dict[str, Any]]:
     """Run diagnose.yml; the findings of this host's JSON report."""
     run = run_playbook(
@@ -362,6 +366,21 @@ def test_a_required_variable_removed_from_the_env_file_i12(host, rows):
     assert i12 and "SESSION_SECRET" in i12[0]["title"], findings
     assert_back(host, run, rows)
     assert "SESSION_SECRET=" in run_ok(host, f"grep -o '^[A-Z_]*=' {ENV}/web.env")
+
+
+def test_a_password_redis_refuses_fails_without_a_restart_and_the_programs_run_again(host, rows):
+    # A restart would not make Redis take another password, and would lose the jobs queued since its
+    # last snapshot: recover fails naming the variable; its rescue starts the programs it stopped.
+    redis_pid = run_ok(host, "systemctl show -p MainPID --value redis-server").strip()
+    wrong = "app_redis_password=not-the-password-redis-has"
+    run = run_playbook("recover.yml", "-e", f"diagnose_report_dir={REPORTS}", "-e", wrong)
+    keep_output("redis-password", run)
+    assert not run.ok, run.output[-4000:]
+    assert "app_redis_password does not match" in " ".join(run.output.split()), run.output[-4000:]
+    assert run_ok(host, "systemctl show -p MainPID --value redis-server").strip() == redis_pid
+    wait_for(lambda: every_program_runs(host), "the rescue to start every program again")
+    assert not host.file(f"{ROOT}/.deploy.lock").exists
+    wait_for(lambda: health(host)[0] == 200, "the app to answer again")
 
 
 def test_no_report_or_output_carries_a_secret():
