@@ -42,6 +42,13 @@ RUNNING_STATES = ("RUNNING",)
 CRASH_STATES = ("FATAL", "BACKOFF")
 # A program that has been up less than this after restarting is still settling, or still looping.
 SETTLE_SECONDS = 60
+# Unexpected exits in the restart window that make a crash loop, whatever the uptime now: seed 002's
+# 183 restarts never went FATAL (each start outlived startsecs), so FATAL alone misses them.
+CRASH_LOOP_WARNING = 3
+CRASH_LOOP_CRITICAL = 10
+# The findings that can make a health endpoint fail: a failing one next to them is explained by them.
+# The others (a body limit, a stale build, a lock, disk) leave the health endpoint answering.
+HEALTH_BREAKERS = frozenset({"I1", "I2", "I3", "I5", "I6", "I7", "I10", "I12", "H1", "H2", "H5"})
 DISK_WARNING = 85
 DISK_CRITICAL = 95
 REDIS_MEMORY_WARNING = 90
@@ -85,7 +92,7 @@ def supervisor_findings(facts: Mapping[str, Any], options: Mapping[str, Any]) ->
         log_hint = f"supervisorctl tail -5000 {group}:{name} stderr"
         exits = program.get("unexpected_exits", 0)
         restarts = (
-            f"{exits} unexpected exit(s) since supervisord started "
+            f"{exits} unexpected exit(s) since supervisord started or last stopped it "
             f"({program.get('recent_exits', 0)} in the last hour)"
             + (f", the last one {program['last_exit']}" if program.get("last_exit") else "")
         )
@@ -121,29 +128,39 @@ def supervisor_findings(facts: Mapping[str, Any], options: Mapping[str, Any]) ->
                     f"{_recover(options)} (or supervisorctl start {group}:{name})",
                 )
             )
-        elif program.get("recent_exits", 0) > 0 and (program.get("uptime") or 0) < SETTLE_SECONDS:
-            found.append(
-                finding(
-                    "I5",
-                    "warning",
-                    f"program {name} restarted {program['recent_exits']} time(s) recently and has been up "
-                    f"{program.get('uptime')} s",
-                    [restarts],
-                    f"Watch it: supervisorctl status {group}:{name}; read {log_hint}.",
-                )
-            )
         elif program.get("recent_exits", 0) > 0:
-            found.append(
-                finding(
-                    "I5",
-                    "info",
-                    f"program {name} is running, but exited unexpectedly {program['recent_exits']} time(s) "
-                    "in the last hour",
-                    [restarts, f"up {program.get('uptime')} s with pid {program.get('pid')}"],
-                    f"Read why it exited: {log_hint}.",
-                )
-            )
+            found.append(_restart_finding(program, restarts, log_hint, group))
     return found
+
+
+def _restart_finding(program: Mapping[str, Any], restarts: str, log_hint: str, group: str) -> dict[str, Any]:
+    """A program that is up but exited unexpectedly in the restart window: graded by how often."""
+    name, recent, uptime = program["program"], program["recent_exits"], program.get("uptime") or 0
+    watch = f"Watch it: supervisorctl status {group}:{name}; read why it exits: {log_hint}."
+    if recent >= CRASH_LOOP_WARNING:
+        return finding(
+            "I5",
+            "critical" if recent >= CRASH_LOOP_CRITICAL else "warning",
+            f"program {name} crash-loops: {recent} unexpected exits in the last hour, up {uptime} s now",
+            [restarts, f"up {uptime} s with pid {program.get('pid')}"],
+            f"{watch} Each restart drops its requests and jobs; fix the cause, then "
+            f"supervisorctl restart {group}:{name}.",
+        )
+    if uptime < SETTLE_SECONDS:
+        return finding(
+            "I5",
+            "warning",
+            f"program {name} restarted {recent} time(s) recently and has been up {uptime} s",
+            [restarts],
+            watch,
+        )
+    return finding(
+        "I5",
+        "info",
+        f"program {name} is running, but exited unexpectedly {recent} time(s) in the last hour",
+        [restarts, f"up {uptime} s with pid {program.get('pid')}"],
+        f"Read why it exited: {log_hint}.",
+    )
 
 
 def listener_findings(facts: Mapping[str, Any], options: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -726,16 +743,16 @@ def stuck_findings(facts: Mapping[str, Any], options: Mapping[str, Any]) -> list
             )
             continue
         rows = check.get("rows") or []
-        if not rows:
+        # rows holds at most diagnose_stuck_rows of them; count is how many the check found.
+        count = int(check.get("count") or len(rows))
+        if not count:
             continue
-        shown = [str(row) for row in rows[:10]] + (
-            [f"... and {len(rows) - 10} more"] if len(rows) > 10 else []
-        )
+        shown = [str(row) for row in rows[:10]] + ([f"... and {count - 10} more"] if count > 10 else [])
         found.append(
             finding(
                 "I11",
                 "warning",
-                f"{len(rows)} record(s) found by '{check['name']}'",
+                f"{count} record(s) found by '{check['name']}'",
                 shown,
                 _recover(options, "-e recover_fix_stuck=true") + " applies its fix_sql"
                 if check.get("has_fix")
@@ -766,11 +783,11 @@ def _id_order(id_: str) -> tuple[int, int]:
 
 def _explained_health_failures_as_info(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """H6 is a failing health endpoint no other check explains. When another check found something
-    critical (the web program not running, I10; not on 127.0.0.1, I7; its env incomplete, I12),
-    that is most likely why: the failure is kept as evidence, at info level, and the summary
-    names only the real cause."""
+    critical that can break health (the web program not running, I10; not on 127.0.0.1, I7; its env
+    incomplete, I12), that is most likely why: the failure is kept as evidence, at info level, and
+    the summary names only the real cause. A body limit (I4) or a stale build (I8) explains no 502."""
     causes = sorted(
-        {f["id"] for f in found if f["severity"] == "critical" and f["id"] != "H6"}, key=_id_order
+        {f["id"] for f in found if f["severity"] == "critical" and f["id"] in HEALTH_BREAKERS}, key=_id_order
     )
     if not causes:
         return found

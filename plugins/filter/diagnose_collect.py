@@ -33,7 +33,11 @@ UPTIME_RE = re.compile(
 LOG_TIME_RE = re.compile(r"^(?P<time>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)")
 EXITED_RE = re.compile(r"exited: (?P<name>\S+) \((?P<how>[^)]*)\)")
 GAVE_UP_RE = re.compile(r"gave up: (?P<name>\S+) entered FATAL state")
+# "stopped: shop-web (terminated by SIGTERM)": supervisor stopped it, as asked (deploy and recover do).
+STOPPED_RE = re.compile(r"stopped: (?P<name>\S+) \(")
+SPAWNED_RE = re.compile(r"spawned: '(?P<name>[^']+)'")
 SUPERVISORD_START = "supervisord started with pid"
+NO_SIGNS: Mapping[str, Any] = {"unexpected_exits": 0, "recent_exits": 0, "gave_up": False, "last_exit": None}
 
 
 def size_to_bytes(size: Any) -> int:
@@ -91,6 +95,9 @@ def parse_supervisord_log(text: str, now: str | None = None, window: int = 3600)
     supervisor keeps no restart counter: every unexpected exit is an ``exited: NAME (...; not expected)``
     line, and giving up is ``gave up: NAME entered FATAL state``. ``now`` is the host's local time as
     ``YYYY-MM-DD HH:MM:SS`` (the log's clock); ``recent_exits`` counts the exits in the last ``window`` s.
+    A program's counters start again where it was stopped (``stopped: NAME``, as deploy and recover stop
+    it), or started again after it gave up (only a person or a playbook starts a FATAL program): the
+    exits before are of a run that ended, and a recovered program would look like a crash loop for an hour.
     """
     lines = text.splitlines()
     for index in range(len(lines) - 1, -1, -1):
@@ -101,11 +108,14 @@ def parse_supervisord_log(text: str, now: str | None = None, window: int = 3600)
     signs: dict[str, dict[str, Any]] = {}
 
     def entry(name: str) -> dict[str, Any]:
-        return signs.setdefault(
-            name, {"unexpected_exits": 0, "recent_exits": 0, "gave_up": False, "last_exit": None}
-        )
+        return signs.setdefault(name, dict(NO_SIGNS))
 
     for line in lines:
+        stopped, spawned = STOPPED_RE.search(line), SPAWNED_RE.search(line)
+        started = stopped or spawned
+        if started and (stopped or signs.get(started.group("name"), NO_SIGNS)["gave_up"]):
+            signs[started.group("name")] = dict(NO_SIGNS)
+            continue
         exited = EXITED_RE.search(line)
         if exited and "not expected" in exited.group("how"):
             sign = entry(exited.group("name"))
@@ -135,9 +145,7 @@ def supervisor_programs(
     for declared in expected:
         name = declared["program"]
         found = status.get(name)
-        sign = signs.get(
-            name, {"unexpected_exits": 0, "recent_exits": 0, "gave_up": False, "last_exit": None}
-        )
+        sign = signs.get(name, NO_SIGNS)
         programs.append(
             {
                 "program": name,
@@ -403,7 +411,9 @@ def _error(result: Mapping[str, Any]) -> str:
     """What a failed command said, last lines first-class: for evidence."""
     text = "\n".join(part for part in (result.get("stderr"), result.get("stdout"), result.get("msg")) if part)
     lines = [line for line in text.splitlines() if line.strip()]
-    return " / ".join(lines[-3:]) or f"exit status {result.get('rc')}"
+    said = " / ".join(lines[-3:]) or f"exit status {result.get('rc')}"
+    # A delegated probe to a host Ansible cannot reach (ignore_unreachable): the service's host is down.
+    return f"its host is unreachable: {said}" if result.get("unreachable") else said
 
 
 def _ran(result: Any) -> bool:

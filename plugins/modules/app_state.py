@@ -17,7 +17,7 @@ description:
     the names leave the host; values are never returned.
   - Space and inodes used on the filesystem that holds O(app_root).
   - The output of C(supervisorctl status <app_name>:) and the lines of supervisord's log that show starts,
-    unexpected exits and FATAL states since supervisord last started (outage I5; supervisor keeps no
+    stops, unexpected exits and FATAL states since supervisord last started (outage I5; supervisor keeps no
     restart counter).
   - The output of C(nginx -T) (its configuration test and every file it reads), for outages I4 and I7.
   - Interpreting all this is the diagnose filters' job (plugins/filter/diagnose_collect.py).
@@ -138,7 +138,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 # Names only: a line NAME=... or export NAME=...; the value is never captured.
 ENV_NAME_RE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=")
-LOG_MATCH = ("supervisord started with pid", "exited: ", "gave up: ")
+# A stop, and a start after giving up, begin a program's count again (diagnose_collect.py).
+LOG_MATCH = ("supervisord started with pid", "exited: ", "gave up: ", "stopped: ", "spawned: ")
 SUPERVISORD_START = "supervisord started with pid"
 RECORD_MAX_BYTES = 65536
 

@@ -33,6 +33,9 @@ ENV = f"{ROOT}/shared/env"
 SAMPLE = PROJECT / "examples/app"
 REPORTS = Path(tempfile.mkdtemp(prefix="shipshape-recovery-reports-"))
 TIMINGS = PROJECT / ".cache/recovery/drills.json"
+# Every recover.yml run's output, for the secret scan at the end; on disk too, to read after a failure.
+OUTPUTS = PROJECT / ".cache/recovery/outputs"
+RUN_OUTPUTS: dict[str, str] = {}
 FILES = Path(__file__).resolve().parents[1] / "files"
 RESULTS: dict[str, dict[str, Any]] = {}
 
@@ -75,6 +78,10 @@ def program_state(host, process: str) -> str:
     return line[1] if len(line) > 1 else "?"
 
 
+def every_program_runs(host) -> bool:
+    return host.run(f"supervisorctl status {NAME}:").stdout.count("RUNNING") == len(APP["app_processes"])
+
+
 def diagnose(host, drill: str) -> list[dict[str, Any]]:
     """Run diagnose.yml; the findings of this host's JSON report."""
     run = run_playbook(
@@ -101,12 +108,19 @@ def recover(drill: str, *extra: str) -> tuple[PlaybookRun, list[dict[str, Any]]]
     started = time.monotonic()
     run = run_playbook("recover.yml", "-e", f"diagnose_report_dir={REPORTS}", *extra)
     seconds = round(time.monotonic() - started, 1)
+    keep_output(drill, run)
     RESULTS.setdefault(drill, {}).update(seconds=seconds, options=list(extra[1::2]), ok=run.ok)
     TIMINGS.parent.mkdir(parents=True, exist_ok=True)
     TIMINGS.write_text(json.dumps(RESULTS, indent=2) + "\n")
     written = sorted(set(REPORTS.glob("*-before.json")) - earlier)
     assert len(written) == 1, f"recover.yml wrote {len(written)} before reports\n{run.output[-4000:]}"
     return run, read_findings(written[0], drill)
+
+
+def keep_output(name: str, run: PlaybookRun) -> None:
+    RUN_OUTPUTS[name] = run.output
+    OUTPUTS.mkdir(parents=True, exist_ok=True)
+    (OUTPUTS / f"{name}.log").write_text(run.output)
 
 
 def ids(findings: list[dict[str, Any]], severity: str | None = None) -> set[str]:
@@ -170,6 +184,21 @@ def test_generated_prisma_client_deleted_i2(host, rows):
     assert "I2" in ids(findings, "critical")
     assert_back(host, run, rows)
     assert host.file(f"{ROOT}/current/node_modules/.prisma/client/schema.prisma").exists
+
+
+def test_a_release_without_node_modules_is_refused_before_anything_stops(host, rows):
+    # prisma generate cannot run without node_modules: refused while the programs still run.
+    run_ok(host, f"mv {ROOT}/current/node_modules {ROOT}/node_modules.drill")
+    try:
+        run = run_playbook("recover.yml", "-e", f"diagnose_report_dir={REPORTS}")
+        keep_output("no-node-modules", run)
+    finally:
+        run_ok(host, f"mv {ROOT}/node_modules.drill {ROOT}/current/node_modules")
+    assert not run.ok, run.output[-4000:]
+    assert "-e recover_rebuild=true" in run.output and "Nothing was stopped" in run.output
+    status = run_ok(host, f"supervisorctl status {NAME}:")
+    assert status.count("RUNNING") == len(APP["app_processes"]), status
+    assert not host.file(f"{ROOT}/.deploy.lock").exists
 
 
 def test_connections_held_until_the_app_cannot_get_one_i3(host, rows):
@@ -275,6 +304,7 @@ def test_a_stale_next_from_an_older_build_put_back_i8(host, rows, older_release)
     wait_for(lambda: health(host)[1].get("buildId") == stale, "web to serve the stale build")
     # Without the option, recover says what it will not fix (check mode: the plan only).
     plan = run_playbook("recover.yml", "--check", "-e", f"diagnose_report_dir={REPORTS}")
+    keep_output("stale-next-plan", plan)
     assert plan.ok, plan.output[-4000:]
     assert "recover_rebuild=true" in plan.output
     run, findings = recover("stale-next", "-e", "recover_rebuild=true")
@@ -283,24 +313,38 @@ def test_a_stale_next_from_an_older_build_put_back_i8(host, rows, older_release)
     assert health(host)[1]["buildId"] not in (stale,)
 
 
+def insert_stuck_campaign(host, campaign: str) -> None:
+    """Seed 004: every message sent, the campaign still SENDING."""
+    psql(
+        host,
+        'INSERT INTO "Campaign" (id, name, status, "totalRecipients", "sentCount", "startedAt") '
+        f"VALUES ('{campaign}', 'stuck in SENDING', 'SENDING', 2, 2, now());"
+        'INSERT INTO "Message" (id, "campaignId", recipient, status, "sentAt") VALUES '
+        f"('{campaign}-m1', '{campaign}', 'a@example.com', 'SENT', now()), "
+        f"('{campaign}-m2', '{campaign}', 'b@example.com', 'SENT', now());",
+    )
+
+
+def campaign_status(host, campaign: str) -> str:
+    return psql(host, f"SELECT status FROM \"Campaign\" WHERE id = '{campaign}'")
+
+
 def test_the_socket_io_program_stopped_i10(host, rows):
     run_ok(host, f"supervisorctl stop {NAME}:{NAME}-socket")
+    # A stuck record too: recover must leave it alone, since this run does not ask for the fixes (I11).
+    insert_stuck_campaign(host, "drill-unasked")
     run, findings = recover("socket")
     assert "I10" in ids(findings, "critical")
     assert any("socket" in f["title"] for f in findings if f["id"] == "I10")
     assert_back(host, run, rows)
+    assert any("drill-unasked" in line for f in findings if f["id"] == "I11" for line in f["evidence"])
+    assert "NOT ASKED: stuck records were found" in run.output
+    assert campaign_status(host, "drill-unasked") == "SENDING"
 
 
 def test_a_campaign_stuck_in_sending_and_a_stale_lock_i11(host, rows):
-    # Seed 004: every message sent, the campaign still SENDING; a deploy died holding the lock.
-    psql(
-        host,
-        'INSERT INTO "Campaign" (id, name, status, "totalRecipients", "sentCount", "startedAt") '
-        "VALUES ('drill-stuck', 'stuck in SENDING', 'SENDING', 2, 2, now());"
-        'INSERT INTO "Message" (id, "campaignId", recipient, status, "sentAt") VALUES '
-        "('drill-m1', 'drill-stuck', 'a@example.com', 'SENT', now()), "
-        "('drill-m2', 'drill-stuck', 'b@example.com', 'SENT', now());",
-    )
+    # Seed 004: a campaign stuck in SENDING; a deploy died holding the lock.
+    insert_stuck_campaign(host, "drill-stuck")
     now = time.time()
     host.run(f"echo '{lock_json('bob@gone', now - 7200, now - 3600)}' > {ROOT}/.deploy.lock")
     before = campaign_ids(host)
@@ -311,7 +355,7 @@ def test_a_campaign_stuck_in_sending_and_a_stale_lock_i11(host, rows):
     assert any("stale" in f["title"] for f in i11)
     assert_back(host, run, rows | before)
     assert "bob@gone" in run.output
-    assert psql(host, "SELECT status FROM \"Campaign\" WHERE id = 'drill-stuck'") == "COMPLETED"
+    assert campaign_status(host, "drill-stuck") == "COMPLETED"
 
 
 def test_a_required_variable_removed_from_the_env_file_i12(host, rows):
@@ -324,8 +368,24 @@ def test_a_required_variable_removed_from_the_env_file_i12(host, rows):
     assert "SESSION_SECRET=" in run_ok(host, f"grep -o '^[A-Z_]*=' {ENV}/web.env")
 
 
-def test_no_report_carries_a_secret():
-    """Env files are read for their names only: no secret of the inventory reaches a report."""
+def test_a_password_redis_refuses_fails_without_a_restart_and_the_programs_run_again(host, rows):
+    # A restart would not make Redis take another password, and would lose the jobs queued since its
+    # last snapshot: recover fails naming the variable; its rescue starts the programs it stopped.
+    redis_pid = run_ok(host, "systemctl show -p MainPID --value redis-server").strip()
+    wrong = "app_redis_password=not-the-password-redis-has"
+    run = run_playbook("recover.yml", "-e", f"diagnose_report_dir={REPORTS}", "-e", wrong)
+    keep_output("redis-password", run)
+    assert not run.ok, run.output[-4000:]
+    assert "app_redis_password does not match" in " ".join(run.output.split()), run.output[-4000:]
+    assert run_ok(host, "systemctl show -p MainPID --value redis-server").strip() == redis_pid
+    wait_for(lambda: every_program_runs(host), "the rescue to start every program again")
+    assert not host.file(f"{ROOT}/.deploy.lock").exists
+    wait_for(lambda: health(host)[0] == 200, "the app to answer again")
+
+
+def test_no_report_or_output_carries_a_secret():
+    """Env files are read for their names only: no secret of the inventory reaches a report, nor
+    what recover.yml prints (Redis's password is in the probes' environment, never in a result)."""
     secrets = yaml.safe_load((PROJECT / "inventories/demo/group_vars/all/secrets.yml").read_text())
     values = [str(value) for value in secrets.values() if isinstance(value, str) and "{{" not in value]
     assert values
@@ -335,6 +395,9 @@ def test_no_report_carries_a_secret():
         text = report.read_text()
         assert not [value for value in values if value in text], report.name
         assert "postgresql://" not in text and "redis://" not in text, report.name
+    assert len(RUN_OUTPUTS) > 10
+    for name, output in RUN_OUTPUTS.items():
+        assert not [value for value in values if value in output], f"the output of {name}"
 
 
 def test_every_drill_was_timed():

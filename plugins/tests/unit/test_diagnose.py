@@ -278,6 +278,27 @@ def test_a_program_that_just_restarted_is_an_i5_warning_and_an_old_one_info():
     assert found == [("I5", "warning"), ("I5", "info")]
 
 
+@pytest.mark.parametrize(
+    ("recent", "uptime", "severity"),
+    [
+        (40, 300, "critical"),
+        (10, 3000, "critical"),
+        (3, 3000, "warning"),
+        (2, 30, "warning"),
+        (2, 300, "info"),
+    ],
+)
+def test_a_running_program_is_graded_by_its_recent_exits_whatever_its_uptime(recent, uptime, severity):
+    # Seed 002: 183 restarts, never FATAL; each start outlived startsecs.
+    facts = healthy()
+    facts["supervisor"]["programs"][0].update(recent_exits=recent, unexpected_exits=recent, uptime=uptime)
+    found = diagnose_findings(facts, OPTIONS)
+    assert [(f["id"], f["severity"]) for f in found] == [("I5", severity)]
+    assert str(recent) in found[0]["title"]
+    if severity == "critical":
+        assert diagnose_summary(found)["status"] == "critical"
+
+
 def test_ipv6_only_listener_is_i7():
     facts = healthy()
     facts["listeners"]["ports"][0] = listener(3000, 100, address="::1", family="ipv6")
@@ -502,3 +523,23 @@ def test_a_health_failure_another_check_explains_is_kept_as_info_not_as_h6():
     assert [(f["id"], f["severity"]) for f in found] == [("I12", "critical"), ("H6", "info")]
     assert found[1]["title"].endswith("likely because of I12")
     assert diagnose_summary(found)["ids"] == ["I12"]
+
+
+def test_a_health_failure_is_not_blamed_on_a_finding_that_cannot_break_health():
+    facts = healthy()
+    facts["health"][0].update(status=502, json=None)
+    facts["nginx"]["view"]["locations"][0].update(
+        client_max_body_size="1m", client_max_body_bytes=1024 * 1024
+    )
+    found = diagnose_findings(facts, OPTIONS)
+    assert [(f["id"], f["severity"]) for f in found] == [("I4", "critical"), ("H6", "critical")]
+    assert "likely because" not in found[1]["title"]
+    assert diagnose_summary(found)["ids"] == ["I4", "H6"]
+
+
+def test_stuck_records_are_counted_by_the_check_not_by_the_rows_shown():
+    facts = healthy()
+    facts["stuck"][0].update(count=183, rows=[{"id": f"c{n}"} for n in range(20)])
+    found = diagnose_findings(facts, OPTIONS)
+    assert [f["title"] for f in found] == ["183 record(s) found by 'campaigns stuck in SENDING'"]
+    assert found[0]["evidence"][-1] == "... and 173 more"

@@ -6,7 +6,9 @@ import json
 
 import pytest
 from ansible.errors import AnsibleFilterError
+from diagnose import diagnose_findings
 from diagnose_collect import (
+    NO_SIGNS,
     diagnose_facts,
     nginx_app_view,
     parse_redis_info,
@@ -65,6 +67,28 @@ def test_log_counts_unexpected_exits_since_supervisord_started():
     # Expected exits (a stop) do not count; the SIGKILL one is older than the window.
     assert signs["shop-web"]["unexpected_exits"] == 1
     assert signs["shop-web"]["recent_exits"] == 0
+
+
+def test_a_stop_starts_a_programs_count_again():
+    # deploy and recover stop the programs first: the exits before are of a run that ended.
+    log = LOG + (
+        "2025-11-22 22:59:20,000 INFO exited: shop-web (exit status 1; not expected)\n"
+        "2025-11-22 22:59:30,000 INFO stopped: shop-web (terminated by SIGTERM)\n"
+        "2025-11-22 22:59:31,000 INFO spawned: 'shop-web' with pid 12\n"
+        "2025-11-22 22:59:40,000 INFO exited: shop-web (exit status 1; not expected)\n"
+    )
+    signs = parse_supervisord_log(log, now="2025-11-22 23:00:00", window=3600)
+    assert signs["shop-web"]["unexpected_exits"] == 1 and signs["shop-web"]["recent_exits"] == 1
+    assert "22:59:40" in signs["shop-web"]["last_exit"]
+    assert signs["shop-worker"]["unexpected_exits"] == 3
+
+
+def test_a_start_after_giving_up_starts_the_count_again():
+    # supervisor does not stop a FATAL program: recover's start of it is where its new run begins.
+    signs = parse_supervisord_log(
+        LOG + "2025-11-22 22:59:50,000 INFO spawned: 'shop-worker' with pid 13\n", now="2025-11-22 23:00:00"
+    )
+    assert signs["shop-worker"] == dict(NO_SIGNS)
 
 
 def test_supervisor_programs_lists_every_declared_program():
@@ -353,3 +377,18 @@ def test_a_probe_that_could_not_start_is_an_error():
         "ok": False,
         "error": "Failed to set permissions on the temporary files",
     }
+
+
+def test_a_service_host_that_cannot_be_reached_is_a_service_that_does_not_answer():
+    # The delegated probes run with ignore_unreachable: the web host's report is still written.
+    raw = raw_results()
+    unreachable = {"unreachable": True, "changed": False, "msg": "Failed to connect to the host via ssh"}
+    raw["postgres"] = dict(unreachable)
+    raw["redis"] = dict(unreachable)
+    raw["stuck"] = {"results": [{**unreachable, "item": {"name": "stuck", "fix_sql": "UPDATE x"}}]}
+    facts = diagnose_facts(raw, APP)
+    assert facts["postgres"] == {"ok": False, "error": f"its host is unreachable: {unreachable['msg']}"}
+    assert facts["redis"]["ok"] is False and "unreachable" in facts["redis"]["error"]
+    assert "unreachable" in facts["stuck"][0]["error"]
+    found = {(f["id"], f["severity"]) for f in diagnose_findings(facts, {})}
+    assert {("H1", "critical"), ("H2", "critical")} <= found and not {f[0] for f in found} & {"I11"}
