@@ -33,6 +33,8 @@ PROCESS_KEYS = {
     "stopwaitsecs",
     # Path (and query) the smoke test upgrades to a WebSocket; proxy_path when unset.
     "smoke_path",
+    # True lets this process's stopwaitsecs be under MIN_DRAIN_SECONDS (app_drain_problems).
+    "short_drain",
 }
 # Hosts an nginx upstream may not name: `localhost` resolves to ::1 first on current
 # distributions, and a node server bound to 127.0.0.1 then refuses nginx (seed 002, I7).
@@ -437,6 +439,9 @@ def app_nginx_routes(app_name: str, app_processes: list[Mapping[str, Any]]) -> l
 # Seconds a stop of the supervisor service must leave after the longest drain: supervisord
 # sends its last SIGKILL at the end of a drain and needs a moment to exit before systemd kills.
 DRAIN_MARGIN_SECONDS = 10
+# The drain every program gets unless its process says short_drain: true (seed 002, I9): in-flight
+# requests, Socket.IO connections and jobs finish before SIGKILL.
+MIN_DRAIN_SECONDS = 30
 
 
 def _positive_int(value: Any) -> bool:
@@ -447,7 +452,8 @@ def app_drain_problems(app_processes: Any, stopwaitsecs: Any, service_stop_timeo
     """Problems with the drain times of the app's supervisor programs; empty when valid.
 
     A process drains (SIGTERM, then SIGKILL to its group after this many seconds) for its own
-    `stopwaitsecs`, else for `stopwaitsecs` (supervisor_stopwaitsecs). Every drain must end
+    `stopwaitsecs`, else for `stopwaitsecs` (supervisor_stopwaitsecs), at least MIN_DRAIN_SECONDS
+    unless the process says `short_drain: true`. Every drain must end
     DRAIN_MARGIN_SECONDS before `service_stop_timeout` (supervisor_service_stop_timeout), or a stop
     of the supervisor service (a reboot, an upgrade) kills node mid-drain (seed 002, I9).
     """
@@ -462,6 +468,16 @@ def app_drain_problems(app_processes: Any, stopwaitsecs: Any, service_stop_timeo
             continue
         value = process["stopwaitsecs"]
         variable = f"app_processes[{index}].stopwaitsecs"
+        short_drain = process.get("short_drain", False)
+        if not isinstance(short_drain, bool):
+            problems.append(f"app_processes[{index}].short_drain={short_drain!r} must be true or false.")
+        elif _positive_int(value) and value < MIN_DRAIN_SECONDS and not short_drain:
+            problems.append(
+                f"{variable}={value} is under the {MIN_DRAIN_SECONDS} s drain a program needs to finish its "
+                "requests and jobs before SIGKILL (seed 002, I9). Raise it to "
+                f"{MIN_DRAIN_SECONDS} or more, or set app_processes[{index}].short_drain: true for a "
+                "process that has nothing to drain."
+            )
         if _positive_int(value):
             drains.append((variable, value))
         else:
@@ -473,6 +489,13 @@ def app_drain_problems(app_processes: Any, stopwaitsecs: Any, service_stop_timeo
         problems.append(
             f"supervisor_stopwaitsecs={stopwaitsecs!r} must be an integer of at least 1: the seconds "
             "supervisor waits after SIGTERM before it kills a program's process group."
+        )
+    elif stopwaitsecs < MIN_DRAIN_SECONDS:
+        problems.append(
+            f"supervisor_stopwaitsecs={stopwaitsecs} is under the {MIN_DRAIN_SECONDS} s drain every program "
+            f"needs to finish its requests and jobs before SIGKILL (seed 002, I9). Raise it to "
+            f"{MIN_DRAIN_SECONDS} or more; a process with nothing to drain can set its own stopwaitsecs "
+            "with short_drain: true."
         )
     elif default_used:
         drains.append(("supervisor_stopwaitsecs", stopwaitsecs))

@@ -335,9 +335,9 @@ def test_site_checks_tolerate_a_model_app_model_problems_refuses():
     [
         ([WEB, SOCKET, WORKER], 30, 120),
         ([{**WORKER, "stopwaitsecs": 110}], 30, 120),
-        ([{**WEB, "stopwaitsecs": 5}, WORKER], 30, 40),
+        ([{**WEB, "stopwaitsecs": 5, "short_drain": True}, WORKER], 30, 40),
         # Every process has its own drain: the default is not used, so not checked against the timeout.
-        ([{**WEB, "stopwaitsecs": 5}], 300, 20),
+        ([{**WEB, "stopwaitsecs": 30}], 300, 40),
     ],
 )
 def test_drain_times_that_fit_the_service_stop_timeout(processes, stopwaitsecs, timeout):
@@ -374,3 +374,30 @@ def test_bad_drain_settings_are_refused_naming_the_variable(stopwaitsecs, timeou
 def test_drain_problems_leave_a_malformed_model_to_app_model_problems():
     assert app_drain_problems("not a list", 30, 120) == []
     assert app_drain_problems([None, "web"], 30, 120) == []
+
+
+def test_a_process_drain_under_30_s_is_refused_naming_the_opt_out():
+    assert app_drain_problems([WEB, {**WORKER, "stopwaitsecs": 29}], 30, 120) == [
+        "app_processes[1].stopwaitsecs=29 is under the 30 s drain a program needs to finish its requests "
+        "and jobs before SIGKILL (seed 002, I9). Raise it to 30 or more, or set "
+        "app_processes[1].short_drain: true for a process that has nothing to drain."
+    ]
+
+
+def test_a_default_drain_under_30_s_is_refused():
+    assert app_drain_problems([WEB], 10, 120) == [
+        "supervisor_stopwaitsecs=10 is under the 30 s drain every program needs to finish its requests "
+        "and jobs before SIGKILL (seed 002, I9). Raise it to 30 or more; a process with nothing to drain "
+        "can set its own stopwaitsecs with short_drain: true."
+    ]
+
+
+@pytest.mark.parametrize("bad", ["yes", 1, None])
+def test_a_short_drain_that_is_not_a_boolean_is_refused(bad):
+    assert app_drain_problems([{**WEB, "stopwaitsecs": 5, "short_drain": bad}], 30, 120) == [
+        f"app_processes[0].short_drain={bad!r} must be true or false."
+    ]
+
+
+def test_short_drain_is_a_known_process_key():
+    assert problems(app_processes=[{**WEB, "stopwaitsecs": 5, "short_drain": True}]) == []
