@@ -9,6 +9,7 @@ changes a host. Each message names the variable and says what to do.
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -32,10 +33,38 @@ PROCESS_KEYS = {
     "stopwaitsecs",
     # Path (and query) the smoke test upgrades to a WebSocket; proxy_path when unset.
     "smoke_path",
+    # True lets this process's stopwaitsecs be under MIN_DRAIN_SECONDS (app_drain_problems).
+    "short_drain",
 }
 # Hosts an nginx upstream may not name: `localhost` resolves to ::1 first on current
 # distributions, and a node server bound to 127.0.0.1 then refuses nginx (seed 002, I7).
 LOOPBACK_V4 = "127.0.0.1"
+# Accounts a Debian or Ubuntu host (or a service this toolkit installs) already has: the base
+# role would rewrite such an account's shell, home and groups, and chown app_root to it.
+# fmt: off
+SYSTEM_ACCOUNTS = frozenset({
+    "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp", "proxy",
+    "www-data", "backup", "list", "irc", "gnats", "nobody", "nogroup", "messagebus", "sshd", "syslog",
+    "uuidd", "tss", "tcpdump", "dnsmasq", "landscape", "pollinate", "polkitd", "ntp", "ntpsec",
+    "chrony", "postgres", "redis", "nginx", "supervisor", "pgbouncer", "admin",
+    "sudo", "adm", "staff", "users", "shadow", "utmp", "tty", "disk", "kmem", "dialout", "cdrom",
+    "floppy", "audio", "video", "plugdev", "netdev", "systemd",
+})
+# fmt: on
+# Trees app_root may not be in: base chowns app_root to the app user, mode 0750.
+# fmt: off
+SYSTEM_TREES = (
+    "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/root", "/run",
+    "/sbin", "/sys", "/tmp", "/usr", "/var/tmp", "/var/run", "/var/lock", "/var/log", "/var/cache",
+    "/var/spool", "/var/mail", "/var/backups",
+)
+# fmt: on
+# Commands that start node through a launcher supervisor would signal instead of node.
+PACKAGE_MANAGERS = frozenset({"npm", "npx", "yarn", "pnpm", "pnpx", "bun", "bunx", "corepack"})
+SHELLS = frozenset({"sh", "bash", "dash", "zsh"})
+# Variables supervisor sets for each program (programs.conf.j2); the env file is sourced after
+# them, so the same name in app_env or app_secret_env would silently win (seed 002, I6 and I7).
+SUPERVISOR_ENV = ("PORT", "HOSTNAME", "NODE_ENV")
 # Characters a proxy_path may hold: a plain URL path, nothing nginx's config parser reads as
 # syntax (spaces, ';', '{', '}', '#', quotes).
 PROXY_PATH_RE = re.compile(r"^/[A-Za-z0-9._~!$&()*+,=:@%/-]*$")
@@ -53,15 +82,99 @@ def name_problems(variable: str, value: Any) -> list[str]:
     return []
 
 
-def path_problems(variable: str, value: Any) -> list[str]:
+def path_problems(variable: str, value: Any, own_names: Iterable[str] = ()) -> list[str]:
+    """Problems with app_root: absolute, plain, and not a system directory or inside one.
+
+    Under /var/lib and /home only a directory named after the app (`own_names`) is the app's own.
+    """
     if not isinstance(value, str) or not value.startswith("/"):
         return [f"{variable}={value!r} must be an absolute path such as /srv/shop."]
     parts = value.split("/")
     if ".." in parts or "." in parts or any(c.isspace() for c in value):
         return [f"{variable}={value!r} must not contain '.', '..' or spaces."]
-    if value.rstrip("/") in ("", "/usr", "/etc", "/var", "/home", "/root", "/srv", "/opt", "/tmp"):
+    path = value.rstrip("/")
+    if path in ("", "/usr", "/etc", "/var", "/home", "/root", "/srv", "/opt", "/tmp", "/var/lib", "/var/www"):
         return [f"{variable}={value!r} is a system directory; use a directory of its own such as /srv/shop."]
+    inside = next((tree for tree in SYSTEM_TREES if path.startswith(tree + "/")), None)
+    if inside is None:
+        for shared in ("/var/lib", "/home"):
+            if path.startswith(shared + "/") and path.split("/")[len(shared.split("/"))] not in own_names:
+                inside = shared
+    if inside is not None:
+        return [
+            f"{variable}={value!r} is inside {inside}, which belongs to the system or to other services: "
+            "the base role would give it to the app user (mode 0750). Use a directory of its own such as "
+            "/srv/shop."
+        ]
     return []
+
+
+def _launcher_words(command: str) -> list[str]:
+    """The words of `command` after unwrapping `env [VAR=value ...]` and `sh -c '...'`."""
+    words = shlex.split(command)
+    while words:
+        first = words[0].rsplit("/", 1)[-1]
+        if first == "env":
+            words = words[1:]
+            while words and (words[0].startswith("-") or "=" in words[0]):
+                words = words[1:]
+        elif first in SHELLS and len(words) > 2 and words[1] == "-c":
+            words = shlex.split(words[2])
+        elif first == "exec":
+            words = words[1:]
+        else:
+            return words
+    return words
+
+
+def _command_problems(where: str, command: str) -> list[str]:
+    try:
+        words = _launcher_words(command)
+    except ValueError as exc:
+        return [
+            f"{where}.command={command!r} is not a command line supervisor can split ({exc}); "
+            "check its quotes."
+        ]
+    first = words[0].rsplit("/", 1)[-1] if words else ""
+    if first in PACKAGE_MANAGERS:
+        return [
+            f"{where}.command={command!r} runs node through the package manager {first}: supervisor would "
+            f"signal {first}, not "
+            "node, and leave node orphaned (seed 000, I1). Run node directly, e.g. 'node server.js'."
+        ]
+    return []
+
+
+def env_problems(app_env: Any, app_secret_env: Any) -> list[str]:
+    """Names in app_env or app_secret_env that would override what supervisor gives each program."""
+    problems = []
+    for variable, env in (("app_env", app_env), ("app_secret_env", app_secret_env)):
+        for name in SUPERVISOR_ENV:
+            if isinstance(env, Mapping) and name in env:
+                problems.append(
+                    f"{variable} sets {name}, which supervisor sets for each program (PORT from "
+                    "app_processes, HOSTNAME=127.0.0.1, NODE_ENV=production); the env file would override "
+                    f"it. Remove {name} from {variable}; set a port in app_processes."
+                )
+    return problems
+
+
+def service_port_problems(app_processes: Any, service_ports: Mapping[str, Any]) -> list[str]:
+    """App ports that a service on the same host (PostgreSQL, PgBouncer, Redis) listens on.
+
+    `service_ports` maps each service's port variable to its value, so a message can name it.
+    """
+    owners = {
+        port: f"app_processes[{index}] ({process.get('name')!r})"
+        for index, process in _routed_processes(app_processes)
+        for port in process_ports(process)
+    }
+    return [
+        f"{owners[port]} takes port {port}, which is {variable} on this host: one of them would fail with "
+        "EADDRINUSE (seed 002, I6). Give the process another port."
+        for variable, port in service_ports.items()
+        if port in owners
+    ]
 
 
 def size_to_bytes(size: Any) -> int:
@@ -84,12 +197,8 @@ def _process_problems(index: int, process: Any) -> list[str]:
         problems.append(
             f"{where}.command is required: the command supervisor runs, such as 'node server.js'."
         )
-    elif str(process["command"]).split()[0] in ("npm", "yarn", "pnpm", "npx"):
-        problems.append(
-            f"{where}.command={process['command']!r} runs node through a package manager: supervisor would "
-            "signal the package manager, not node, and leave node orphaned (seed 000, I1). "
-            "Run node directly, e.g. 'node server.js'."
-        )
+    else:
+        problems += _command_problems(where, str(process["command"]))
     unknown = sorted(set(process) - PROCESS_KEYS)
     if unknown:
         problems.append(f"{where} has unknown keys {unknown}; allowed keys are {sorted(PROCESS_KEYS)}.")
@@ -107,6 +216,11 @@ def _process_problems(index: int, process: Any) -> list[str]:
     instances = process.get("instances", 1)
     if not isinstance(instances, int) or isinstance(instances, bool) or instances < 1:
         problems.append(f"{where}.instances={instances!r} must be an integer of at least 1.")
+    elif _valid_port(port) and port + instances - 1 > 65535:
+        problems.append(
+            f"{where}.port={port} with instances={instances} needs ports up to {port + instances - 1}, "
+            "past 65535 (instances take consecutive ports). Lower the port or the instances."
+        )
     for path_key in ("health_path", "proxy_path"):
         value = process.get(path_key)
         if value is not None and (not isinstance(value, str) or not value.startswith("/")):
@@ -149,15 +263,26 @@ def app_model_problems(
     app_root: Any = None,
     app_processes: Any = None,
     app_max_body_size: Any = None,
+    app_env: Any = None,
+    app_secret_env: Any = None,
 ) -> list[str]:
-    """Every problem found in the app model, as sentences for the operator; empty when valid."""
+    """Every problem found in the app model, as sentences for the operator; empty when valid.
+
+    app_env and app_secret_env are checked by their names only; their values never reach a message.
+    """
     problems = name_problems("app_name", app_name)
     if app_user is not None:
         problems += name_problems("app_user", app_user)
         if app_user == "root":
             problems.append("app_user must not be root: the app never runs as root.")
+        elif app_user in SYSTEM_ACCOUNTS:
+            problems.append(
+                f"app_user={app_user!r} is a system account: the base role would change its shell, home and "
+                "groups, and give it app_root. Use a user of the app's own, such as its app_name."
+            )
     if app_root is not None:
-        problems += path_problems("app_root", app_root)
+        problems += path_problems("app_root", app_root, {app_name, app_user})
+    problems += env_problems(app_env, app_secret_env)
     if app_max_body_size is not None:
         try:
             size_to_bytes(app_max_body_size)
@@ -314,6 +439,9 @@ def app_nginx_routes(app_name: str, app_processes: list[Mapping[str, Any]]) -> l
 # Seconds a stop of the supervisor service must leave after the longest drain: supervisord
 # sends its last SIGKILL at the end of a drain and needs a moment to exit before systemd kills.
 DRAIN_MARGIN_SECONDS = 10
+# The drain every program gets unless its process says short_drain: true (seed 002, I9): in-flight
+# requests, Socket.IO connections and jobs finish before SIGKILL.
+MIN_DRAIN_SECONDS = 30
 
 
 def _positive_int(value: Any) -> bool:
@@ -324,7 +452,8 @@ def app_drain_problems(app_processes: Any, stopwaitsecs: Any, service_stop_timeo
     """Problems with the drain times of the app's supervisor programs; empty when valid.
 
     A process drains (SIGTERM, then SIGKILL to its group after this many seconds) for its own
-    `stopwaitsecs`, else for `stopwaitsecs` (supervisor_stopwaitsecs). Every drain must end
+    `stopwaitsecs`, else for `stopwaitsecs` (supervisor_stopwaitsecs), at least MIN_DRAIN_SECONDS
+    unless the process says `short_drain: true`. Every drain must end
     DRAIN_MARGIN_SECONDS before `service_stop_timeout` (supervisor_service_stop_timeout), or a stop
     of the supervisor service (a reboot, an upgrade) kills node mid-drain (seed 002, I9).
     """
@@ -339,6 +468,16 @@ def app_drain_problems(app_processes: Any, stopwaitsecs: Any, service_stop_timeo
             continue
         value = process["stopwaitsecs"]
         variable = f"app_processes[{index}].stopwaitsecs"
+        short_drain = process.get("short_drain", False)
+        if not isinstance(short_drain, bool):
+            problems.append(f"app_processes[{index}].short_drain={short_drain!r} must be true or false.")
+        elif _positive_int(value) and value < MIN_DRAIN_SECONDS and not short_drain:
+            problems.append(
+                f"{variable}={value} is under the {MIN_DRAIN_SECONDS} s drain a program needs to finish its "
+                "requests and jobs before SIGKILL (seed 002, I9). Raise it to "
+                f"{MIN_DRAIN_SECONDS} or more, or set app_processes[{index}].short_drain: true for a "
+                "process that has nothing to drain."
+            )
         if _positive_int(value):
             drains.append((variable, value))
         else:
@@ -350,6 +489,13 @@ def app_drain_problems(app_processes: Any, stopwaitsecs: Any, service_stop_timeo
         problems.append(
             f"supervisor_stopwaitsecs={stopwaitsecs!r} must be an integer of at least 1: the seconds "
             "supervisor waits after SIGTERM before it kills a program's process group."
+        )
+    elif stopwaitsecs < MIN_DRAIN_SECONDS:
+        problems.append(
+            f"supervisor_stopwaitsecs={stopwaitsecs} is under the {MIN_DRAIN_SECONDS} s drain every program "
+            f"needs to finish its requests and jobs before SIGKILL (seed 002, I9). Raise it to "
+            f"{MIN_DRAIN_SECONDS} or more; a process with nothing to drain can set its own stopwaitsecs "
+            "with short_drain: true."
         )
     elif default_used:
         drains.append(("supervisor_stopwaitsecs", stopwaitsecs))
@@ -379,4 +525,5 @@ class FilterModule:
             "app_nginx_routes": app_nginx_routes,
             "nginx_site_problems": nginx_site_problems,
             "app_drain_problems": app_drain_problems,
+            "app_service_port_problems": service_port_problems,
         }

@@ -11,6 +11,7 @@ from app_model import (
     app_program_instances,
     nginx_site_problems,
     process_ports,
+    service_port_problems,
     size_to_bytes,
 )
 
@@ -81,9 +82,124 @@ def test_duplicate_ports_including_instances_are_refused():
     assert found == [p for p in found if "port 3001" in p] and len(found) == 1
 
 
-def test_npm_start_is_refused():
-    found = problems(app_processes=[{**WEB, "command": "npm start"}])
-    assert found and "app_processes[0].command" in found[0]
+@pytest.mark.parametrize(
+    ("command", "launcher"),
+    [
+        ("npm start", "npm"),
+        ("/usr/bin/npm start", "npm"),
+        ("env npm start", "npm"),
+        ("/usr/bin/env -i NODE_OPTIONS=--max-old-space-size=512 npm start", "npm"),
+        ('sh -c "npm start"', "npm"),
+        ("/bin/bash -c 'exec yarn start'", "yarn"),
+        ("bun run start", "bun"),
+        ("bunx next start", "bunx"),
+        ("corepack pnpm start", "corepack"),
+        ("npx next start", "npx"),
+    ],
+)
+def test_node_through_a_launcher_is_refused_naming_it(command, launcher):
+    found = problems(app_processes=[{**WEB, "command": command}])
+    assert found == [
+        f"app_processes[0].command={command!r} runs node through the package manager {launcher}: "
+        f"supervisor would signal {launcher}, not node, and leave node orphaned (seed 000, I1). "
+        "Run node directly, e.g. 'node server.js'."
+    ]
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["node server.js", "/usr/bin/node server.js", "env NODE_OPTIONS=--x node w.js", "sh -c 'exec node a.js'"],
+)
+def test_node_run_directly_is_accepted(command):
+    assert problems(app_processes=[{**WEB, "command": command}]) == []
+
+
+def test_a_command_with_unbalanced_quotes_is_refused():
+    found = problems(app_processes=[{**WEB, "command": "node 'server.js"}])
+    assert (
+        len(found) == 1
+        and found[0].startswith("app_processes[0].command=")
+        and "check its quotes" in found[0]
+    )
+
+
+@pytest.mark.parametrize("account", ["postgres", "www-data", "nobody", "redis", "daemon", "sshd"])
+def test_a_system_account_as_app_user_is_refused(account):
+    assert problems(app_user=account) == [
+        f"app_user={account!r} is a system account: the base role would change its shell, home and groups, "
+        "and give it app_root. Use a user of the app's own, such as its app_name."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("root", "tree"),
+    [
+        ("/usr/local", "/usr"),
+        ("/etc/shop", "/etc"),
+        ("/var/lib/postgresql", "/var/lib"),
+        ("/var/lib/redis/shop", "/var/lib"),
+        ("/home/alice/shop", "/home"),
+        ("/var/log/shop", "/var/log"),
+        ("/run/shop", "/run"),
+    ],
+)
+def test_an_app_root_inside_a_system_tree_is_refused_naming_it(root, tree):
+    assert problems(app_root=root) == [
+        f"app_root={root!r} is inside {tree}, which belongs to the system or to other services: the base "
+        "role would give it to the app user (mode 0750). Use a directory of its own such as /srv/shop."
+    ]
+
+
+@pytest.mark.parametrize(
+    "root", ["/srv/shop", "/opt/shop", "/var/www/shop", "/var/lib/shop", "/home/shop/app"]
+)
+def test_an_app_root_of_its_own_is_accepted(root):
+    assert problems(app_root=root) == []
+
+
+@pytest.mark.parametrize("name", ["PORT", "HOSTNAME", "NODE_ENV"])
+@pytest.mark.parametrize("variable", ["app_env", "app_secret_env"])
+def test_env_that_overrides_supervisor_is_refused_naming_both(name, variable):
+    assert problems(**{variable: {name: "x", "OTHER": "y"}}) == [
+        f"{variable} sets {name}, which supervisor sets for each program (PORT from app_processes, "
+        "HOSTNAME=127.0.0.1, NODE_ENV=production); the env file would override it. "
+        f"Remove {name} from {variable}; set a port in app_processes."
+    ]
+
+
+def test_other_env_names_are_accepted():
+    assert problems(app_env={"LOG_LEVEL": "info"}, app_secret_env={"SESSION_SECRET": "s"}) == []
+
+
+def test_instances_past_the_last_port_are_refused():
+    assert problems(app_processes=[{**WEB, "port": 65535, "instances": 2}]) == [
+        "app_processes[0].port=65535 with instances=2 needs ports up to 65536, past 65535 "
+        "(instances take consecutive ports). Lower the port or the instances."
+    ]
+
+
+def test_instances_up_to_the_last_port_are_accepted():
+    assert problems(app_processes=[{**WEB, "port": 65534, "instances": 2}]) == []
+
+
+@pytest.mark.parametrize(
+    ("variable", "port", "process"),
+    [
+        ("postgresql_port", 5432, "web"),
+        ("postgresql_pgbouncer_port", 6432, "web"),
+        ("redis_port", 6379, "web"),
+    ],
+)
+def test_an_app_port_a_service_on_the_host_uses_is_refused(variable, port, process):
+    processes = [{**WEB, "port": port - 1, "instances": 2}, SOCKET]
+    assert service_port_problems(processes, {variable: port, "other_port": 9999}) == [
+        f"app_processes[0] ({process!r}) takes port {port}, which is {variable} on this host: one of them "
+        "would fail with EADDRINUSE (seed 002, I6). Give the process another port."
+    ]
+
+
+def test_service_ports_apart_from_the_app_are_accepted():
+    assert service_port_problems([WEB, SOCKET, WORKER], {"postgresql_port": 5432, "redis_port": 6379}) == []
 
 
 @pytest.mark.parametrize(
@@ -219,9 +335,9 @@ def test_site_checks_tolerate_a_model_app_model_problems_refuses():
     [
         ([WEB, SOCKET, WORKER], 30, 120),
         ([{**WORKER, "stopwaitsecs": 110}], 30, 120),
-        ([{**WEB, "stopwaitsecs": 5}, WORKER], 30, 40),
+        ([{**WEB, "stopwaitsecs": 5, "short_drain": True}, WORKER], 30, 40),
         # Every process has its own drain: the default is not used, so not checked against the timeout.
-        ([{**WEB, "stopwaitsecs": 5}], 300, 20),
+        ([{**WEB, "stopwaitsecs": 30}], 300, 40),
     ],
 )
 def test_drain_times_that_fit_the_service_stop_timeout(processes, stopwaitsecs, timeout):
@@ -258,3 +374,30 @@ def test_bad_drain_settings_are_refused_naming_the_variable(stopwaitsecs, timeou
 def test_drain_problems_leave_a_malformed_model_to_app_model_problems():
     assert app_drain_problems("not a list", 30, 120) == []
     assert app_drain_problems([None, "web"], 30, 120) == []
+
+
+def test_a_process_drain_under_30_s_is_refused_naming_the_opt_out():
+    assert app_drain_problems([WEB, {**WORKER, "stopwaitsecs": 29}], 30, 120) == [
+        "app_processes[1].stopwaitsecs=29 is under the 30 s drain a program needs to finish its requests "
+        "and jobs before SIGKILL (seed 002, I9). Raise it to 30 or more, or set "
+        "app_processes[1].short_drain: true for a process that has nothing to drain."
+    ]
+
+
+def test_a_default_drain_under_30_s_is_refused():
+    assert app_drain_problems([WEB], 10, 120) == [
+        "supervisor_stopwaitsecs=10 is under the 30 s drain every program needs to finish its requests "
+        "and jobs before SIGKILL (seed 002, I9). Raise it to 30 or more; a process with nothing to drain "
+        "can set its own stopwaitsecs with short_drain: true."
+    ]
+
+
+@pytest.mark.parametrize("bad", ["yes", 1, None])
+def test_a_short_drain_that_is_not_a_boolean_is_refused(bad):
+    assert app_drain_problems([{**WEB, "stopwaitsecs": 5, "short_drain": bad}], 30, 120) == [
+        f"app_processes[0].short_drain={bad!r} must be true or false."
+    ]
+
+
+def test_short_drain_is_a_known_process_key():
+    assert problems(app_processes=[{**WEB, "stopwaitsecs": 5, "short_drain": True}]) == []
