@@ -155,7 +155,8 @@ def post_upload(site: Site, path: str, size: int) -> str:
             f"Content-Length: {len(before) + size + len(after)}\r\n\r\n".encode()
         )
         # nginx answers 413 as soon as it has read the headers and may close before the body is
-        # sent: stop sending then, and read what it said.
+        # sent: stop sending then, and read what it said. Over TLS the closed connection shows as
+        # an SSL error (an EOF in violation of the protocol), not a broken pipe.
         try:
             sock.sendall(before)
             chunk, left = bytes(65536), size
@@ -163,11 +164,11 @@ def post_upload(site: Site, path: str, size: int) -> str:
                 sock.sendall(chunk[: min(left, len(chunk))])
                 left -= len(chunk)
             sock.sendall(after)
-        except (BrokenPipeError, ConnectionResetError):
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             pass
         try:
             return read_head(sock)[0]
-        except ConnectionResetError:
+        except (ConnectionResetError, ssl.SSLError):
             return "connection reset"
 
 
