@@ -243,6 +243,21 @@ def test_rollback_goes_to_the_previous_good_release(host):
     assert current_release(host) == current
 
 
+def test_a_rollback_whose_target_fails_its_smoke_tests_switches_back(host):
+    current = current_release(host)
+    releases = sorted(run_ok(host, f"ls {ROOT}/releases").split())
+    bad = [r for r in releases if host.file(f"{ROOT}/releases/{r}/.shipshape-status").contains("^bad$")]
+    assert bad, releases
+    run = run_playbook("rollback.yml", "-e", f"release={bad[-1]}")
+    assert not run.ok
+    assert f"Rollback of release {bad[-1]} failed at" in run.output, run.output[-3000:]
+    assert "Switched back to " + current in run.output and "which passed its smoke tests" in run.output
+    assert current_release(host) == current
+    code, body = health(host)
+    assert code == 200 and body["buildId"] == release_record(host, current)["build_id"]
+    assert not host.file(f"{ROOT}/.deploy.lock").exists
+
+
 def test_pruning_keeps_current_and_the_release_rollback_would_choose(host):
     current = current_release(host)
     releases = sorted(run_ok(host, f"ls {ROOT}/releases").split())
