@@ -156,6 +156,13 @@ def env_problems(app_env: Any, app_secret_env: Any) -> list[str]:
                     "app_processes, HOSTNAME=127.0.0.1, NODE_ENV=production); the env file would override "
                     f"it. Remove {name} from {variable}; set a port in app_processes."
                 )
+        # Exported after the env file, so a value there would be silently ignored.
+        if isinstance(env, Mapping) and "APP_RELEASE" in env:
+            problems.append(
+                f"{variable} sets APP_RELEASE, which each program gets from the release it starts in "
+                f"(the id of the release current points to); a value in the env file is ignored. "
+                f"Remove APP_RELEASE from {variable}."
+            )
     return problems
 
 

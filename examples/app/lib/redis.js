@@ -1,11 +1,15 @@
 'use strict';
-// Redis connections and the BullMQ queue. The queue name and job names are the contract between the web
+// Redis connections and the BullMQ queues. The queue and job names are the contract between the web
 // (producer), worker.js (consumer) and scripts/canary.js.
 const IORedis = require('ioredis');
 const { redisUrl } = require('./config');
 const { onShutdown } = require('./lifecycle');
 
 const QUEUE_NAME = 'campaigns';
+// The deploy's canary has a queue of its own, which the worker consumes beside the campaigns: on the
+// campaigns queue it would wait behind every campaign queued or running, and a long one would fail the
+// canary (and roll back a good release) although the worker is healthy.
+const CANARY_QUEUE_NAME = 'canary';
 const JOB_SEND_CAMPAIGN = 'send-campaign';
 const JOB_CANARY = 'canary';
 
@@ -97,6 +101,7 @@ function withTimeout(promise, ms, what) {
 }
 
 module.exports = {
+  CANARY_QUEUE_NAME,
   JOB_CANARY,
   JOB_SEND_CAMPAIGN,
   QUEUE_NAME,

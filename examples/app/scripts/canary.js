@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 'use strict';
-// Deploy smoke test for the worker: enqueues a "canary" job on the worker's queue and waits for a worker to
-// complete it. Exit 0: a worker took the job and reached the database. Exit 1: it failed or nobody took it in
+// Deploy smoke test for the worker: enqueues a "canary" job on the worker's canary queue (its own, so that
+// campaigns queued or running do not delay it) and waits for a worker to complete it. Exit 0: a worker took the job and reached the database. Exit 1: it failed or nobody took it in
 // time. Exit 2: a worker of another release answered (an old worker is still running). Exit 3: bad setup.
 //   node scripts/canary.js [--timeout-ms 30000]
 const { QueueEvents, Queue } = require('bullmq');
 const { ConfigError, appRelease, envInteger } = require('../lib/config');
-const { JOB_CANARY, QUEUE_NAME, closeRedis, createRedis, withTimeout } = require('../lib/redis');
+const { CANARY_QUEUE_NAME, JOB_CANARY, closeRedis, createRedis, withTimeout } = require('../lib/redis');
 
 function timeoutFromArgs(argv, env) {
   const index = argv.indexOf('--timeout-ms');
@@ -20,8 +20,8 @@ async function main() {
   const expectedRelease = process.env.APP_RELEASE ? appRelease(process.env) : null;
   const queueConnection = createRedis('canary');
   const eventsConnection = createRedis('canary-events', { blocking: true });
-  const queue = new Queue(QUEUE_NAME, { connection: queueConnection });
-  const events = new QueueEvents(QUEUE_NAME, { connection: eventsConnection });
+  const queue = new Queue(CANARY_QUEUE_NAME, { connection: queueConnection });
+  const events = new QueueEvents(CANARY_QUEUE_NAME, { connection: eventsConnection });
   const started = Date.now();
   let job;
   try {
@@ -40,7 +40,7 @@ async function main() {
       if (timedOut) {
         return fail(
           1,
-          `no worker completed canary job ${job.id} on queue "${QUEUE_NAME}" within ${timeoutMs} ms: ` +
+          `no worker completed canary job ${job.id} on queue "${CANARY_QUEUE_NAME}" within ${timeoutMs} ms: ` +
             'is the worker program RUNNING (supervisorctl status) and connected to the same REDIS_URL?',
         );
       }

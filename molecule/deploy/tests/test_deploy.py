@@ -6,6 +6,7 @@ Tests run in file order and build on each other: the converge step has deployed 
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -79,6 +80,13 @@ def test_first_deploy_serves_the_release_current_points_to(host):
     assert code == 200, body
     assert body["buildId"] == record["build_id"]
     assert host.file(f"{ROOT}/releases/{release}/.shipshape-status").content_string.startswith("good")
+    # Each program knows the release it started from: the health answer says it, and the canary
+    # would fail on a worker of another release.
+    assert body["release"] == release
+    for process in APP["app_processes"]:
+        pid = run_ok(host, f"supervisorctl pid {APP['app_name']}:{APP['app_name']}-{process['name']}").strip()
+        environ = run_ok(host, f"tr '\\0' '\\n' < /proc/{pid}/environ").splitlines()
+        assert f"APP_RELEASE={release}" in environ, process["name"]
     # Every port on IPv4 loopback, owned by supervisor's programs.
     for port in (3000, 3001):
         assert host.socket(f"tcp://127.0.0.1:{port}").is_listening
@@ -109,6 +117,37 @@ def test_second_deploy_of_the_same_source_changes_nothing(host):
     assert "is already the current release" in run.output
     assert run.recap_changed() == 0, run.output[-3000:]
     assert current_release(host) == before
+
+
+def campaign_status(host, name: str) -> str:
+    sql = f"""SELECT status FROM "Campaign" WHERE name = '{name}'"""
+    return run_ok(host, f"sudo -u postgres psql -XAt -d {APP['app_name']} -c {shlex.quote(sql)}").strip()
+
+
+def test_a_busy_worker_still_takes_the_canary_at_once(host):
+    # A campaign that holds the worker's one campaign slot for about 15 s (5 ms per recipient). On a
+    # queue shared with the campaigns the canary would wait behind it and fail its 5 s timeout; on
+    # its own queue the worker takes it at once.
+    name = f"keeps-the-worker-busy-{time.time_ns()}"
+    run_ok(
+        host,
+        "curl -sS -f -H 'Content-Type: application/json' "
+        f'-d \'{{"name":"{name}","recipients":3000}}\' http://127.0.0.1/api/campaigns',
+    )
+    wait_until(lambda: campaign_status(host, name) == "SENDING", "the worker to take the campaign", 60)
+    # The canary runs as the smoke test runs it: with the environment of the process without a
+    # port, expecting a worker of the current release.
+    worker = next(process["name"] for process in APP["app_processes"] if "port" not in process)
+    script = (
+        f"set -a; . {ROOT}/shared/env/{worker}.env; set +a; "
+        'export APP_RELEASE="$(basename "$(pwd -P)")"; exec node scripts/canary.js --timeout-ms 5000'
+    )
+    canary = host.run(f"cd {ROOT}/current && sudo -u {APP['app_user']} sh -c {shlex.quote(script)}")
+    assert canary.rc == 0, canary.stdout + canary.stderr
+    assert "canary: OK" in canary.stdout
+    # The canary did not wait for the campaign: that is still being sent.
+    assert campaign_status(host, name) == "SENDING"
+    wait_until(lambda: campaign_status(host, name) == "COMPLETED", "the campaign to complete", 120)
 
 
 def git_repository_on_host(host, source: Path, tag: str) -> tuple[str, str]:

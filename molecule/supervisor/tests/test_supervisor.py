@@ -104,7 +104,11 @@ def test_programs_file_follows_the_contract(host):
     conf = host.file(f"/etc/supervisor/conf.d/{NAME}.conf").content_string
     assert f"[group:{NAME}]\nprograms={','.join(i['program'] for i in INSTANCES)}\n" in conf
     web = conf.split(f"[program:{NAME}-web]\n", 1)[1].split("\n\n", 1)[0]
-    assert f"command=/bin/sh -c 'set -a; . {ROOT}/shared/env/web.env; set +a; exec node server.js'\n" in web
+    release = 'export APP_RELEASE="$(basename "$(pwd -P)")"'
+    assert (
+        f"command=/bin/sh -c 'set -a; . {ROOT}/shared/env/web.env; set +a; {release}; exec node server.js'\n"
+        in web
+    )
     for line in (
         f"directory={ROOT}/current",
         f"user={USER}",

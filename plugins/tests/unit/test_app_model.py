@@ -167,6 +167,15 @@ def test_env_that_overrides_supervisor_is_refused_naming_both(name, variable):
     ]
 
 
+@pytest.mark.parametrize("variable", ["app_env", "app_secret_env"])
+def test_env_that_sets_the_release_is_refused(variable):
+    assert problems(**{variable: {"APP_RELEASE": "v1"}}) == [
+        f"{variable} sets APP_RELEASE, which each program gets from the release it starts in "
+        "(the id of the release current points to); a value in the env file is ignored. "
+        f"Remove APP_RELEASE from {variable}."
+    ]
+
+
 def test_other_env_names_are_accepted():
     assert problems(app_env={"LOG_LEVEL": "info"}, app_secret_env={"SESSION_SECRET": "s"}) == []
 
