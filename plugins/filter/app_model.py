@@ -522,9 +522,54 @@ def app_drain_problems(app_processes: Any, stopwaitsecs: Any, service_stop_timeo
     return problems
 
 
+# The keys each kind of source takes: anything else (say `ref:` for `version:`) would be
+# silently ignored and deploy something else than meant (HEAD).
+SOURCE_KEYS = {"archive": ("type", "path"), "git": ("type", "repo", "version")}
+# A URL with credentials in it: any user part of an http(s) URL (a token is often given as the
+# user), or a user:password part with any scheme. ssh://git@host/x and git@host:x carry none.
+CREDENTIAL_URL_RE = re.compile(r"^(?:https?://[^/@]*@|[a-z][a-z0-9+.-]*://[^/@:]*:[^/@]*@)", re.IGNORECASE)
+
+
+def app_source_problems(app_source: Any) -> list[str]:
+    """What is wrong with app_source; never repeats a repo URL, which may carry a secret."""
+    usage = "{type: archive, path: DIR-OR-TARBALL} or {type: git, repo: URL, version: REF}"
+    if not isinstance(app_source, Mapping):
+        return [f"app_source must be {usage}; got a {type(app_source).__name__}."]
+    kind = app_source.get("type")
+    if kind not in SOURCE_KEYS:
+        return [f"app_source.type must be archive or git ({usage}); got {kind!r}."]
+    unknown = sorted(str(key) for key in app_source if key not in SOURCE_KEYS[kind])
+    if unknown:
+        return [
+            f"app_source has {', '.join(unknown)}, which {'an' if kind == 'archive' else 'a'} {kind} source "
+            f"does not take; its keys are {', '.join(SOURCE_KEYS[kind])}."
+        ]
+    if kind == "archive":
+        path = app_source.get("path")
+        if not isinstance(path, str) or not path:
+            return ["app_source.path must name a directory or a tarball on the controller."]
+        return []
+    repo, version = app_source.get("repo"), app_source.get("version", "HEAD")
+    if not isinstance(repo, str) or not repo:
+        return ["app_source.repo must be the URL of the git repository to deploy."]
+    if CREDENTIAL_URL_RE.match(repo):
+        return [
+            "app_source.repo carries credentials in its URL (a user or password before '@'): they would "
+            "be kept in each release's .git/config and release record and shown in Ansible's output. "
+            "Give the app user an SSH deploy key or a git credential helper, and a URL without them."
+        ]
+    if not isinstance(version, str) or not version or version.startswith("-"):
+        return [
+            f"app_source.version must be a branch, tag or commit name, as a string (quote a number in "
+            f"YAML); got {version!r}."
+        ]
+    return []
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
+            "app_source_problems": app_source_problems,
             "app_model_problems": app_model_problems,
             "app_program_instances": app_program_instances,
             "nginx_size_to_bytes": size_to_bytes,

@@ -250,6 +250,20 @@ def test_failed_health_rolls_back_and_keeps_data(host, source_variant):
     assert campaign_count(host) == rows_before
 
 
+def test_a_git_url_with_a_token_is_refused_before_any_change(host):
+    before = current_release(host)
+    token = f"tok-{time.time_ns()}"
+    source = {"type": "git", "repo": f"https://deploy:{token}@git.example.invalid/shop.git"}
+    run = run_playbook("deploy.yml", "-e", json.dumps({"app_source": source}))
+    assert not run.ok
+    assert "app_source.repo carries credentials" in run.output, run.output[-3000:]
+    assert token not in run.output
+    # Refused in the validate play: no lock taken, nothing unpacked, the same release serves.
+    assert not host.file(f"{ROOT}/.deploy.lock").exists
+    assert "Take the deploy lock" not in run.output
+    assert current_release(host) == before
+
+
 def test_a_held_lock_stops_a_second_deploy_with_the_owners_name(host):
     now = time.time()
     host.run(f"echo '{lock_json('alice@laptop', now, now + 600)}' > {ROOT}/.deploy.lock")

@@ -9,6 +9,7 @@ from app_model import (
     app_model_problems,
     app_nginx_routes,
     app_program_instances,
+    app_source_problems,
     nginx_site_problems,
     process_ports,
     service_port_problems,
@@ -410,3 +411,51 @@ def test_a_short_drain_that_is_not_a_boolean_is_refused(bad):
 
 def test_short_drain_is_a_known_process_key():
     assert problems(app_processes=[{**WEB, "stopwaitsecs": 5, "short_drain": True}]) == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        {"type": "archive", "path": "/home/me/src/shop"},
+        {"type": "archive", "path": "shop.tar.gz"},
+        {"type": "git", "repo": "https://git.example.com/shop/shop.git"},
+        {"type": "git", "repo": "ssh://git@git.example.com:2222/shop.git", "version": "v1.2.0"},
+        {"type": "git", "repo": "git@git.example.com:shop/shop.git", "version": "0123abc"},
+        {"type": "git", "repo": "/srv/git/shop.git", "version": "main"},
+    ],
+)
+def test_good_sources_are_accepted(source):
+    assert app_source_problems(source) == []
+
+
+@pytest.mark.parametrize(
+    "repo",
+    [
+        "https://user:s3cret-token@git.example.com/shop.git",
+        "https://s3cret-token@github.example.com/shop.git",
+        "HTTP://x-access-token:s3cret-token@git.example.com/shop.git",
+        "ssh://git:s3cret-token@git.example.com/shop.git",
+    ],
+)
+def test_a_repo_url_with_credentials_is_refused_without_repeating_them(repo):
+    [problem] = app_source_problems({"type": "git", "repo": repo})
+    assert problem.startswith("app_source.repo carries credentials")
+    assert "s3cret-token" not in problem and "example.com" not in problem
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("git", "app_source must be {type: archive"),
+        ({"type": "svn", "repo": "x"}, "app_source.type must be archive or git"),
+        ({"type": "git", "repo": "x", "ref": "v1"}, "app_source has ref, which a git source does not take"),
+        ({"type": "archive", "path": "x", "repo": "y"}, "app_source has repo, which an archive source"),
+        ({"type": "archive"}, "app_source.path must name"),
+        ({"type": "git", "repo": ""}, "app_source.repo must be the URL"),
+        ({"type": "git", "repo": "x", "version": 1.2}, "app_source.version must be a branch, tag or commit"),
+        ({"type": "git", "repo": "x", "version": "--upload-pack=x"}, "app_source.version must be"),
+    ],
+)
+def test_a_bad_source_is_refused_naming_the_key(source, expected):
+    [problem] = app_source_problems(source)
+    assert problem.startswith(expected), problem
