@@ -123,6 +123,30 @@ def keep_output(name: str, run: PlaybookRun) -> None:
     (OUTPUTS / f"{name}.log").write_text(run.output)
 
 
+def inventory_secrets() -> list[str]:
+    """The demo inventory's secrets in clear (its vault_* values)."""
+    secrets = yaml.safe_load((PROJECT / "inventories/demo/group_vars/all/secrets.yml").read_text())
+    values = [str(value) for value in secrets.values() if isinstance(value, str) and "{{" not in value]
+    assert values
+    return values
+
+
+def assert_verbose_without_secrets(run: PlaybookRun, *more_secrets: str) -> None:
+    """-vvv prints each command a task runs on the host (the connection's EXEC line, where a task's
+    environment: would appear) and each task's arguments: none may carry a password."""
+    assert "> EXEC " in run.output and "module_args" in run.output, "not the output of -vvv"
+    leaked = [value for value in [*inventory_secrets(), *more_secrets] if value in run.output]
+    assert not leaked, f"{len(leaked)} secret(s) in the -vvv output, e.g. near: " + ", ".join(
+        run.output[max(0, run.output.index(value) - 120) : run.output.index(value)] for value in leaked
+    )
+
+
+def latest_report(label: str) -> dict[str, Any]:
+    reports = sorted(REPORTS.glob(f"*-{label}.json"))
+    assert reports, f"no {label} report in {REPORTS}"
+    return json.loads(reports[-1].read_text())
+
+
 def ids(findings: list[dict[str, Any]], severity: str | None = None) -> set[str]:
     return {f["id"] for f in findings if severity is None or f["severity"] == severity}
 
@@ -156,6 +180,39 @@ def rows(host) -> set[str]:
 def test_the_healthy_host_has_no_critical_finding(host, rows):
     findings = diagnose(host, "healthy")
     assert ids(findings, "critical") == set(), findings
+
+
+def test_diagnose_at_vvv_reads_redis_without_printing_a_password(host, rows):
+    run = run_playbook(
+        "diagnose.yml", "-vvv", "-e", f"diagnose_report_dir={REPORTS}", "-e", "diagnose_report_label=vvv"
+    )
+    keep_output("diagnose-vvv", run)
+    assert run.ok, run.output[-4000:]
+    assert_verbose_without_secrets(run)
+    facts = latest_report("vvv")["facts"]
+    assert facts["redis"]["ok"] is True and "redis_version" in facts["redis"]["info"], facts["redis"]
+    assert facts["postgres"]["ok"] is True, facts["postgres"]
+
+
+def test_diagnose_at_vvv_names_a_password_redis_refuses_without_printing_it(host, rows):
+    wrong = "not-the-password-redis-has-2b7e"
+    run = run_playbook(
+        "diagnose.yml",
+        "-vvv",
+        "-e",
+        f"diagnose_report_dir={REPORTS}",
+        "-e",
+        "diagnose_report_label=vvv-wrong",
+        "-e",
+        f"app_redis_password={wrong}",
+    )
+    keep_output("diagnose-vvv-wrong", run)
+    assert run.ok, run.output[-4000:]
+    assert_verbose_without_secrets(run, wrong)
+    report = latest_report("vvv-wrong")
+    redis = report["facts"]["redis"]
+    assert redis["ok"] is False and any(word in redis["error"] for word in ("NOAUTH", "WRONGPASS")), redis
+    assert "H2" in {f["id"] for f in report["findings"] if f["severity"] == "critical"}
 
 
 def test_rogue_node_process_on_the_web_port_i1_i6(host, rows):
@@ -368,14 +425,77 @@ def test_a_required_variable_removed_from_the_env_file_i12(host, rows):
     assert "SESSION_SECRET=" in run_ok(host, f"grep -o '^[A-Z_]*=' {ENV}/web.env")
 
 
+def web_pid(host) -> str:
+    return run_ok(host, f"supervisorctl pid {NAME}:{NAME}-web").strip()
+
+
+def stop_postgresql(host) -> None:
+    run_ok(host, "systemctl stop postgresql")
+    assert not host.service("postgresql").is_running
+
+
+def with_socket_on_the_web_port() -> dict[str, Any]:
+    processes = [dict(process) for process in APP["app_processes"]]
+    web = next(process for process in processes if process["name"] == "web")
+    next(process for process in processes if process["name"] == "socket")["port"] = web["port"]
+    return {"app_processes": processes}
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (with_socket_on_the_web_port(), "app_processes: port 3000 is used by both 'web' and 'socket'"),
+        (
+            {"app_required_env": [*APP["app_required_env"], "MAILER_API_KEY"]},
+            "app_required_env: MAILER_API_KEY missing",
+        ),
+    ],
+    ids=["duplicate-port", "missing-required-env"],
+)
+def test_a_bad_inventory_with_postgresql_down_is_refused_before_anything_stops(host, rows, bad, message):
+    # recover runs when things are down: the inventory is checked without PostgreSQL, before any stop.
+    pid = web_pid(host)
+    stop_postgresql(host)
+    try:
+        run = run_playbook("recover.yml", "-e", f"diagnose_report_dir={REPORTS}", "-e", json.dumps(bad))
+        keep_output(f"bad-inventory-{next(iter(bad))}", run)
+        assert not run.ok, run.output[-4000:]
+        assert message in " ".join(run.output.split()), run.output[-4000:]
+        # Nothing was stopped, restarted or locked: the refusal came before the lock and the stop.
+        assert "Stop the programs of the app" not in run.output
+        assert not host.service("postgresql").is_running, "recover restarted PostgreSQL"
+        assert web_pid(host) == pid, "the web program was restarted"
+        assert not host.file(f"{ROOT}/.deploy.lock").exists
+    finally:
+        run_ok(host, "systemctl start postgresql")
+
+
+def test_postgresql_down_is_restarted_then_the_budget_checked_at_vvv_without_a_password(host, rows):
+    stop_postgresql(host)
+    run, findings = recover("postgresql-down", "-vvv")
+    assert "H1" in ids(findings, "critical"), findings
+    assert_back(host, run, rows)
+    assert host.service("postgresql").is_running
+    # The budget reads PostgreSQL's limits: checked once PostgreSQL answers again, not before.
+    restarted = run.output.index("TASK [recover : Restart PostgreSQL, which does not answer]")
+    budget = run.output.index("TASK [app : Refuse a connection budget that does not fit PostgreSQL]")
+    assert restarted < budget, "the budget was checked before PostgreSQL was restarted"
+    assert "max_connections" in run.output[budget:]
+    assert_verbose_without_secrets(run)
+
+
 def test_a_password_redis_refuses_fails_without_a_restart_and_the_programs_run_again(host, rows):
     # A restart would not make Redis take another password, and would lose the jobs queued since its
     # last snapshot: recover fails naming the variable; its rescue starts the programs it stopped.
+    # At -vvv: the probe gives the password to redis-cli on stdin, which no output shows.
     redis_pid = run_ok(host, "systemctl show -p MainPID --value redis-server").strip()
-    wrong = "app_redis_password=not-the-password-redis-has"
-    run = run_playbook("recover.yml", "-e", f"diagnose_report_dir={REPORTS}", "-e", wrong)
+    wrong = "not-the-password-redis-has-9c1d"
+    run = run_playbook(
+        "recover.yml", "-vvv", "-e", f"diagnose_report_dir={REPORTS}", "-e", f"app_redis_password={wrong}"
+    )
     keep_output("redis-password", run)
     assert not run.ok, run.output[-4000:]
+    assert_verbose_without_secrets(run, wrong)
     assert "app_redis_password does not match" in " ".join(run.output.split()), run.output[-4000:]
     assert run_ok(host, "systemctl show -p MainPID --value redis-server").strip() == redis_pid
     wait_for(lambda: every_program_runs(host), "the rescue to start every program again")
@@ -385,10 +505,9 @@ def test_a_password_redis_refuses_fails_without_a_restart_and_the_programs_run_a
 
 def test_no_report_or_output_carries_a_secret():
     """Env files are read for their names only: no secret of the inventory reaches a report, nor
-    what recover.yml prints (Redis's password is in the probes' environment, never in a result)."""
-    secrets = yaml.safe_load((PROJECT / "inventories/demo/group_vars/all/secrets.yml").read_text())
-    values = [str(value) for value in secrets.values() if isinstance(value, str) and "{{" not in value]
-    assert values
+    what recover.yml and diagnose.yml print, at -vvv too (Redis's password goes to redis-cli on
+    stdin, in no_log tasks: never in a command line, an environment or a result)."""
+    values = inventory_secrets()
     reports = list(REPORTS.glob("*"))
     assert len(reports) > 10
     for report in reports:
@@ -412,4 +531,5 @@ def test_every_drill_was_timed():
         "socket",
         "stuck",
         "env",
+        "postgresql-down",
     }
