@@ -17,15 +17,18 @@ SECRETS = yaml.safe_load((PROJECT / "inventories/demo/group_vars/all/secrets.yml
 PASSWORD = SECRETS["vault_app_db_password"]
 DATABASE = ROLE = APP["app_name"]
 DROP_IN = "/etc/postgresql/15/main/conf.d/60-shipshape.conf"
+# side_effect.yml leaves PgBouncer on, with the role's defaults.
+PGBOUNCER_PORT = 6432
+PGBOUNCER_INI = "/etc/pgbouncer/pgbouncer.ini"
 # Lines recorded under this key are printed in pytest's summary (tests/conftest.py).
 REPORT_KEY = "shipshape_report"
 
 
-def app_psql(host, sql, password=PASSWORD, user=ROLE, database=DATABASE):
+def app_psql(host, sql, password=PASSWORD, user=ROLE, database=DATABASE, port=5432):
     """psql over TCP to 127.0.0.1 with a password; returns the command's result."""
     return host.run(
-        f"PGPASSWORD={shlex.quote(password)} PGCONNECT_TIMEOUT=10 psql -h 127.0.0.1 -U {user} -d {database}"
-        f" -XAtc {shlex.quote(sql)}"
+        f"PGPASSWORD={shlex.quote(password)} PGCONNECT_TIMEOUT=10 psql -h 127.0.0.1 -p {port}"
+        f" -U {user} -d {database} -XAtc {shlex.quote(sql)}"
     )
 
 
@@ -100,7 +103,9 @@ def test_max_connections_is_what_the_budget_used(host, record_property):
         REPORT_KEY,
         f"budget: host {memtotal_mb} MB -> max_connections {running}, shared_buffers {shared_buffers},"
         f" available to the app {budget_figure(host, '= available to the app')},"
-        f" app pools ask {budget_figure(host, 'demand')}",
+        # side_effect.yml leaves PgBouncer on: the app's pools go to it, its server pool to PostgreSQL.
+        f" app pools into PgBouncer {budget_figure(host, 'app pools into PgBouncer')},"
+        f" PgBouncer's server pool {budget_figure(host, '= demand on PostgreSQL')}",
     )
 
 
@@ -137,12 +142,106 @@ def test_load_every_granted_connection_runs_at_once(host, record_property):
     assert "too many connections for role" in report["one_more"], summary
 
 
+def pgbouncer_setting(host, name):
+    """A setting from PgBouncer's ini as the role rendered it."""
+    ini = host.file(PGBOUNCER_INI).content_string
+    match = re.search(rf"^{re.escape(name)} = (.*)$", ini, re.MULTILINE)
+    assert match, f"no {name} in {PGBOUNCER_INI}:\n{ini}"
+    return match.group(1).strip()
+
+
+def test_pgbouncer_runs_and_starts_at_boot(host):
+    service = host.service("pgbouncer")
+    assert service.is_running
+    assert service.is_enabled
+
+
+def test_pgbouncer_listens_on_loopback_ipv4_only(host):
+    sockets = host.socket.get_listening_sockets()
+    listeners = {socket.split("://")[1] for socket in sockets if socket.endswith(f":{PGBOUNCER_PORT}")}
+    assert listeners == {f"127.0.0.1:{PGBOUNCER_PORT}"}
+    # PostgreSQL's own listeners (127.0.0.1 only) are test_listens_on_loopback_ipv4_only's.
+
+
+def test_app_role_logs_in_through_pgbouncer_with_its_password(host):
+    # The client is on PgBouncer's port; the server it reaches is PostgreSQL, on its own.
+    result = app_psql(
+        host, "SELECT current_user || ' ' || inet_server_port() || ' ' || 6 * 7", port=PGBOUNCER_PORT
+    )
+    assert result.rc == 0, result.stderr
+    assert result.stdout.strip() == f"{ROLE} 5432 42"
+
+
+def test_pgbouncer_refuses_a_wrong_password_and_other_roles(host):
+    wrong = app_psql(host, "SELECT 1", password="not-" + PASSWORD, port=PGBOUNCER_PORT)
+    assert wrong.rc != 0
+    # PgBouncer's own words for a failed SCRAM exchange: the password was checked with scram-sha-256.
+    assert "SASL authentication failed" in wrong.stderr, wrong.stderr
+    superuser = app_psql(host, "SELECT 1", user="postgres", database="postgres", port=PGBOUNCER_PORT)
+    assert superuser.rc != 0, "PgBouncer let postgres in over TCP"
+
+
+def test_pgbouncer_files_keep_the_password_to_postgres(host):
+    userlist = host.file("/etc/pgbouncer/userlist.txt")
+    assert (userlist.user, userlist.group, userlist.mode) == ("postgres", "postgres", 0o640)
+    for path in (PGBOUNCER_INI, "/etc/pgbouncer/pg_hba.conf"):
+        config = host.file(path)
+        assert (config.user, config.group, config.mode) == ("postgres", "postgres", 0o640), path
+    hba = [line.split() for line in host.file("/etc/pgbouncer/pg_hba.conf").content_string.splitlines()]
+    assert [line for line in hba if line and not line[0].startswith("#")] == [
+        ["host", DATABASE, ROLE, "127.0.0.1/32", "scram-sha-256"]
+    ]
+    assert pgbouncer_setting(host, "auth_type") == "hba"
+    assert pgbouncer_setting(host, "pool_mode") == "transaction"
+    # Booleans only, as in test_no_password_in_any_ansible_output.
+    pgbouncer_log = host.file("/var/log/postgresql/pgbouncer.log").content_string
+    assert PASSWORD not in pgbouncer_log, "the app role's password appears in PgBouncer's log"
+
+
+def test_budget_is_what_pgbouncer_is_configured_with(host):
+    cap = int(pgbouncer_setting(host, "max_db_connections"))
+    pools = sum(int(pgbouncer_setting(host, name)) for name in ("default_pool_size", "reserve_pool_size"))
+    assert cap == pools == budget_figure(host, "= demand on PostgreSQL")
+    accepted = int(pgbouncer_setting(host, "max_client_conn"))
+    assert accepted == budget_figure(host, "= app connections PgBouncer accepts")
+
+
+def test_pgbouncer_caps_server_connections_in_transaction_mode(host, record_property):
+    """More clients than PgBouncer may open to PostgreSQL, each holding a transaction, all connected."""
+    cap = int(pgbouncer_setting(host, "max_db_connections"))
+    default_pool = int(pgbouncer_setting(host, "default_pool_size"))
+    clients, sleep_s = cap + 5, 6
+    probe = (Path(__file__).parent / "pgbouncer_probe.py").read_text()
+    result = host.run(
+        f"cd /tmp && PGPASSWORD={shlex.quote(PASSWORD)} runuser -u postgres --"
+        f" python3 -c {shlex.quote(probe)} {clients} {PGBOUNCER_PORT} {DATABASE} {ROLE} {sleep_s}"
+    )
+    assert result.rc == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    summary = (
+        f"pgbouncer: {report['ok']} of {clients} clients ran a {sleep_s} s transaction while all stayed"
+        f" connected, PostgreSQL saw at most {report.get('active_at_once')} of them at once"
+        f" (max_db_connections {cap}), in {report.get('queries_s')} s"
+    )
+    record_property(REPORT_KEY, summary)
+    assert report["ok"] == clients and not report["errors"], f"{summary}; errors: {report['errors']}"
+    # Never more than the cap; the reserve opens after reserve_pool_timeout (5 s) of waiting,
+    # which the 6 s transactions exceed, so at least the default pool ran at once.
+    assert default_pool <= report["active_at_once"] <= cap, summary
+
+
 def test_no_password_in_any_ansible_output():
     inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"])
     log = inventory.parents[1] / "ansible.log"
     text = log.read_text()
-    # The log holds the check, converge and idempotence runs and the side effect's -vvv run.
-    holds_the_runs = "Create the app role" in text and "module_args" in text
+    # The log holds the check, converge and idempotence runs and the side effect's runs with
+    # PgBouncer (check, converge, off, -vvv on).
+    holds_the_runs = (
+        "Create the app role" in text
+        and "module_args" in text
+        and "Give PgBouncer the app role's password" in text
+        and "Remove PgBouncer's copy of the app role's password" in text
+    )
     assert holds_the_runs, f"{log} lacks the runs it should hold"
     # Booleans only: pytest would print both operands of `secret in text` on failure.
     leaked = [name for name, secret in SECRETS.items() if name.startswith("vault_") and secret in text]
