@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from ansible.errors import AnsibleFilterError
+from app_env import service_url
 from connection_budget import (
     FilterModule,
     connection_budget,
@@ -313,6 +315,33 @@ def test_redact_url(url: str, expected: str) -> None:
 )
 def test_process_env_pool(process: dict[str, Any], expected: dict[str, str]) -> None:
     assert process_env_pool(process, "postgresql://db/shop") == expected
+
+
+def test_process_env_pool_through_pgbouncer() -> None:
+    """The URL the app role builds when the db host runs PgBouncer: its port, and pgbouncer=true.
+
+    Prisma then runs without prepared statements, which transaction pooling cannot keep across
+    transactions; the pool size is still each process's own.
+    """
+    url = service_url("postgresql", "10.0.1.5", 6432, "p@ss:w/rd", "shop", "shop")
+    env = process_env_pool({"name": "web", "db_pool": 10}, url, 10, True)
+    assert env == {
+        "DATABASE_URL": "postgresql://shop:p%40ss%3Aw%2Frd@10.0.1.5:6432/shop"
+        "?connection_limit=10&pool_timeout=10&pgbouncer=true",
+        "DATABASE_POOL_MAX": "10",
+    }
+    assert urlsplit(env["DATABASE_URL"]).port == 6432
+
+
+def test_role_defaults_budget_what_pgbouncer_is_configured_with() -> None:
+    """postgresql's PgBouncer defaults: the server pool PostgreSQL must hold is default + reserve, which
+    is also the max_db_connections pgbouncer.ini.j2 writes; the clients it accepts are max_client_conn."""
+    defaults = {"enabled": True, "default_pool_size": 20, "reserve_pool_size": 5, "max_client_conn": 500}
+    result = connection_budget(SHOP, 1, 100, 3, 5, defaults)
+    assert result["demand"] == 25
+    assert result["pgbouncer"]["client_capacity"] == 500
+    assert "(20 + 5) x 1" in result["table"]
+    assert "= demand on PostgreSQL" in result["table"]
 
 
 def test_filters_are_registered() -> None:
