@@ -17,17 +17,18 @@ SECRETS = yaml.safe_load((PROJECT / "inventories/demo/group_vars/all/secrets.yml
 PASSWORD = SECRETS["vault_app_db_password"]
 DATABASE = ROLE = APP["app_name"]
 DROP_IN = "/etc/postgresql/15/main/conf.d/60-shipshape.conf"
-# side_effect.yml leaves PgBouncer on, with the role's defaults.
+# side_effect.yml leaves PgBouncer on, with the role's defaults, for the app on loopback and on
+# the host's network address (as for a remote web host).
 PGBOUNCER_PORT = 6432
 PGBOUNCER_INI = "/etc/pgbouncer/pgbouncer.ini"
 # Lines recorded under this key are printed in pytest's summary (tests/conftest.py).
 REPORT_KEY = "shipshape_report"
 
 
-def app_psql(host, sql, password=PASSWORD, user=ROLE, database=DATABASE, port=5432):
-    """psql over TCP to 127.0.0.1 with a password; returns the command's result."""
+def app_psql(host, sql, password=PASSWORD, user=ROLE, database=DATABASE, port=5432, address="127.0.0.1"):
+    """psql over TCP (to 127.0.0.1 unless told) with a password; returns the command's result."""
     return host.run(
-        f"PGPASSWORD={shlex.quote(password)} PGCONNECT_TIMEOUT=10 psql -h 127.0.0.1 -p {port}"
+        f"PGPASSWORD={shlex.quote(password)} PGCONNECT_TIMEOUT=10 psql -h {address} -p {port}"
         f" -U {user} -d {database} -XAtc {shlex.quote(sql)}"
     )
 
@@ -156,20 +157,45 @@ def test_pgbouncer_runs_and_starts_at_boot(host):
     assert service.is_enabled
 
 
-def test_pgbouncer_listens_on_loopback_ipv4_only(host):
+def network_address(host):
+    """The host's own address that side_effect.yml let the app in on, besides loopback."""
+    addresses = pgbouncer_setting(host, "listen_addr").split(",")
+    others = [address for address in addresses if address != "127.0.0.1"]
+    assert "127.0.0.1" in addresses and len(others) == 1, addresses
+    return others[0]
+
+
+def test_pgbouncer_listens_where_the_app_connects_and_postgresql_on_loopback_only(host):
     sockets = host.socket.get_listening_sockets()
-    listeners = {socket.split("://")[1] for socket in sockets if socket.endswith(f":{PGBOUNCER_PORT}")}
-    assert listeners == {f"127.0.0.1:{PGBOUNCER_PORT}"}
-    # PostgreSQL's own listeners (127.0.0.1 only) are test_listens_on_loopback_ipv4_only's.
+
+    def listeners(port):
+        return {socket.split("://")[1] for socket in sockets if socket.endswith(f":{port}")}
+
+    expected = {f"{address}:{PGBOUNCER_PORT}" for address in ("127.0.0.1", network_address(host))}
+    assert listeners(PGBOUNCER_PORT) == expected
+    # postgresql_listen_addresses names the network address too: with PgBouncer on, that is
+    # PgBouncer's; PostgreSQL stays on loopback (off, side_effect.yml saw it listen there).
+    assert listeners(5432) == {"127.0.0.1:5432"}
 
 
-def test_app_role_logs_in_through_pgbouncer_with_its_password(host):
+@pytest.mark.parametrize("where", ["loopback", "network address"])
+def test_app_role_logs_in_through_pgbouncer_with_its_password(host, where):
+    address = "127.0.0.1" if where == "loopback" else network_address(host)
     # The client is on PgBouncer's port; the server it reaches is PostgreSQL, on its own.
     result = app_psql(
-        host, "SELECT current_user || ' ' || inet_server_port() || ' ' || 6 * 7", port=PGBOUNCER_PORT
+        host,
+        "SELECT current_user || ' ' || inet_server_port() || ' ' || 6 * 7",
+        port=PGBOUNCER_PORT,
+        address=address,
     )
     assert result.rc == 0, result.stderr
     assert result.stdout.strip() == f"{ROLE} 5432 42"
+
+
+def test_postgresql_is_not_reachable_on_the_network_address(host):
+    result = app_psql(host, "SELECT 1", address=network_address(host))
+    assert result.rc != 0
+    assert "Connection refused" in result.stderr, result.stderr
 
 
 def test_pgbouncer_refuses_a_wrong_password_and_other_roles(host):
@@ -189,7 +215,8 @@ def test_pgbouncer_files_keep_the_password_to_postgres(host):
         assert (config.user, config.group, config.mode) == ("postgres", "postgres", 0o640), path
     hba = [line.split() for line in host.file("/etc/pgbouncer/pg_hba.conf").content_string.splitlines()]
     assert [line for line in hba if line and not line[0].startswith("#")] == [
-        ["host", DATABASE, ROLE, "127.0.0.1/32", "scram-sha-256"]
+        ["host", DATABASE, ROLE, "127.0.0.1/32", "scram-sha-256"],
+        ["host", DATABASE, ROLE, f"{network_address(host)}/32", "scram-sha-256"],
     ]
     assert pgbouncer_setting(host, "auth_type") == "hba"
     assert pgbouncer_setting(host, "pool_mode") == "transaction"
