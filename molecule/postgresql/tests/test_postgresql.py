@@ -207,9 +207,18 @@ def test_pgbouncer_refuses_a_wrong_password_and_other_roles(host):
     assert superuser.rc != 0, "PgBouncer let postgres in over TCP"
 
 
-def test_pgbouncer_files_keep_the_password_to_postgres(host):
+def test_pgbouncer_keeps_postgresqls_scram_verifier_not_the_password(host):
     userlist = host.file("/etc/pgbouncer/userlist.txt")
     assert (userlist.user, userlist.group, userlist.mode) == ("postgres", "postgres", 0o640)
+    verifier = admin_psql(host, f"SELECT rolpassword FROM pg_authid WHERE rolname = '{ROLE}'")
+    # Booleans only: pytest would print both operands of a failed comparison.
+    holds_the_verifier = userlist.content_string == f'"{ROLE}" "{verifier}"\n'
+    assert verifier.startswith("SCRAM-SHA-256$") and holds_the_verifier, "userlist.txt is not the verifier"
+    leaked = PASSWORD in userlist.content_string
+    assert not leaked, "the app role's password is in userlist.txt"
+
+
+def test_pgbouncer_files_are_postgres_only_and_scram(host):
     for path in (PGBOUNCER_INI, "/etc/pgbouncer/pg_hba.conf"):
         config = host.file(path)
         assert (config.user, config.group, config.mode) == ("postgres", "postgres", 0o640), path
@@ -222,7 +231,8 @@ def test_pgbouncer_files_keep_the_password_to_postgres(host):
     assert pgbouncer_setting(host, "pool_mode") == "transaction"
     # Booleans only, as in test_no_password_in_any_ansible_output.
     pgbouncer_log = host.file("/var/log/postgresql/pgbouncer.log").content_string
-    assert PASSWORD not in pgbouncer_log, "the app role's password appears in PgBouncer's log"
+    leaked = PASSWORD in pgbouncer_log
+    assert not leaked, "the app role's password appears in PgBouncer's log"
 
 
 def test_budget_is_what_pgbouncer_is_configured_with(host):
@@ -266,8 +276,8 @@ def test_no_password_in_any_ansible_output():
     holds_the_runs = (
         "Create the app role" in text
         and "module_args" in text
-        and "Give PgBouncer the app role's password" in text
-        and "Remove PgBouncer's copy of the app role's password" in text
+        and "Give PgBouncer the app role's SCRAM verifier" in text
+        and "Remove PgBouncer's copy of the app role's SCRAM verifier" in text
     )
     assert holds_the_runs, f"{log} lacks the runs it should hold"
     # Booleans only: pytest would print both operands of `secret in text` on failure.
