@@ -92,6 +92,7 @@ def test_pgbouncer_and_ports_set_on_the_service_hosts_reach_the_web_host(tmp_pat
         "default_pool_size": 30,
         "reserve_pool_size": 5,
         "max_client_conn": 500,
+        "session_pool_size": 2,
     }
     # Each process's DATABASE_URL goes to PgBouncer's port, with Prisma told (pgbouncer=true).
     assert got["pools"] == [

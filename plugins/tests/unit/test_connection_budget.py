@@ -197,6 +197,7 @@ def test_pgbouncer_disabled_is_the_plain_budget() -> None:
             "pgbouncer.default_pool_size is required",
         ),
         ([], {"pgbouncer": {**PGBOUNCER, "instances": 0}}, "pgbouncer.instances is 0"),
+        ([], {"pgbouncer": {**PGBOUNCER, "session_pool_size": -1}}, "pgbouncer.session_pool_size is -1"),
     ],
 )
 def test_bad_input_names_the_variable(processes: Any, kwargs: dict[str, Any], message: str) -> None:
@@ -334,14 +335,31 @@ def test_process_env_pool_through_pgbouncer() -> None:
 
 
 def test_role_defaults_budget_what_pgbouncer_is_configured_with() -> None:
-    """postgresql's PgBouncer defaults: the server pool PostgreSQL must hold is default + reserve, which
-    is also the max_db_connections pgbouncer.ini.j2 writes; the clients it accepts are max_client_conn."""
-    defaults = {"enabled": True, "default_pool_size": 20, "reserve_pool_size": 5, "max_client_conn": 500}
+    """postgresql's PgBouncer defaults: PostgreSQL must hold default + reserve (the max_db_connections
+    pgbouncer.ini.j2 writes) plus the session-mode pool; the clients it accepts are max_client_conn."""
+    defaults = {
+        "enabled": True,
+        "default_pool_size": 20,
+        "reserve_pool_size": 5,
+        "max_client_conn": 500,
+        "session_pool_size": 2,
+    }
     result = connection_budget(SHOP, 1, 100, 3, 5, defaults)
-    assert result["demand"] == 25
+    assert result["demand"] == 27
     assert result["pgbouncer"]["client_capacity"] == 500
-    assert "(20 + 5) x 1" in result["table"]
+    assert result["pgbouncer"]["session_pool_size"] == 2
+    assert "(20 + 5 + 2) x 1" in result["table"]
     assert "= demand on PostgreSQL" in result["table"]
+
+
+def test_session_pool_counts_and_the_advice_leaves_room_for_it() -> None:
+    over = connection_budget(
+        SHOP, 2, 90, 3, 5, {**PGBOUNCER, "default_pool_size": 80, "session_pool_size": 4}
+    )
+    assert (over["demand"], over["fits"]) == (84, False)
+    # 82 available, 4 of them for the session pool: the transaction pool may have 78.
+    assert "lower pgbouncer.default_pool_size from 80 to 78 or less" in over["table"]
+    assert connection_budget(SHOP, 2, pgbouncer={**PGBOUNCER, "session_pool_size": 0})["demand"] == 20
 
 
 def test_filters_are_registered() -> None:
