@@ -21,6 +21,7 @@ DROP_IN = "/etc/postgresql/15/main/conf.d/60-shipshape.conf"
 # the host's network address (as for a remote web host).
 PGBOUNCER_PORT = 6432
 PGBOUNCER_INI = "/etc/pgbouncer/pgbouncer.ini"
+SESSION_DATABASE = f"{DATABASE}_session"
 # Lines recorded under this key are printed in pytest's summary (tests/conftest.py).
 REPORT_KEY = "shipshape_report"
 
@@ -224,8 +225,9 @@ def test_pgbouncer_files_are_postgres_only_and_scram(host):
         assert (config.user, config.group, config.mode) == ("postgres", "postgres", 0o640), path
     hba = [line.split() for line in host.file("/etc/pgbouncer/pg_hba.conf").content_string.splitlines()]
     assert [line for line in hba if line and not line[0].startswith("#")] == [
-        ["host", DATABASE, ROLE, "127.0.0.1/32", "scram-sha-256"],
-        ["host", DATABASE, ROLE, f"{network_address(host)}/32", "scram-sha-256"],
+        ["host", database, ROLE, network, "scram-sha-256"]
+        for database in (DATABASE, SESSION_DATABASE)
+        for network in ("127.0.0.1/32", f"{network_address(host)}/32")
     ]
     assert pgbouncer_setting(host, "auth_type") == "hba"
     assert pgbouncer_setting(host, "pool_mode") == "transaction"
@@ -235,12 +237,41 @@ def test_pgbouncer_files_are_postgres_only_and_scram(host):
     assert not leaked, "the app role's password appears in PgBouncer's log"
 
 
+def session_pool_size(host):
+    """pool_size of the session-mode database in pgbouncer.ini's [databases]."""
+    ini = host.file(PGBOUNCER_INI).content_string
+    match = re.search(rf"^{SESSION_DATABASE} = .* pool_mode=session pool_size=(\d+) ", ini, re.MULTILINE)
+    assert match, f"no session-mode {SESSION_DATABASE} in {PGBOUNCER_INI}:\n{ini}"
+    return int(match.group(1))
+
+
 def test_budget_is_what_pgbouncer_is_configured_with(host):
     cap = int(pgbouncer_setting(host, "max_db_connections"))
     pools = sum(int(pgbouncer_setting(host, name)) for name in ("default_pool_size", "reserve_pool_size"))
-    assert cap == pools == budget_figure(host, "= demand on PostgreSQL")
+    assert cap == pools
+    assert cap + session_pool_size(host) == budget_figure(host, "= demand on PostgreSQL")
     accepted = int(pgbouncer_setting(host, "max_client_conn"))
     assert accepted == budget_figure(host, "= app connections PgBouncer accepts")
+
+
+def test_session_mode_database_keeps_a_session_advisory_lock_across_transactions(host):
+    """What migrations need and transaction pooling does not give: one server session per client."""
+    lock = (
+        "SELECT pg_backend_pid() || ' ' || current_database() FROM (SELECT pg_advisory_lock(4242)) AS locked"
+    )
+    held = (
+        "SELECT pg_backend_pid() || ' ' || count(*) FROM pg_locks"
+        " WHERE locktype = 'advisory' AND objid = 4242 AND pid = pg_backend_pid()"
+    )
+    result = host.run(
+        f"PGPASSWORD={shlex.quote(PASSWORD)} PGCONNECT_TIMEOUT=10 psql -h 127.0.0.1 -p {PGBOUNCER_PORT}"
+        f" -U {ROLE} -d {SESSION_DATABASE} -XAt -c {shlex.quote(lock)} -c {shlex.quote(held)}"
+    )
+    assert result.rc == 0, result.stderr
+    (pid, database), (same_pid, locks) = (line.split() for line in result.stdout.splitlines())
+    assert database == DATABASE
+    # Two transactions (psql autocommits each -c), one backend, the lock still held in the second.
+    assert (same_pid, locks) == (pid, "1")
 
 
 def test_pgbouncer_caps_server_connections_in_transaction_mode(host, record_property):
