@@ -3,7 +3,8 @@
 A pool of 2 starved production; the opposite mistake, 10 per process over many processes and hosts,
 exhausts PostgreSQL. The budget is the arithmetic that decides: every process's pool times its instances
 times the app hosts must fit under ``max_connections`` minus the superuser reserve and an admin headroom
-(or, with PgBouncer, under PgBouncer's client limit, with PgBouncer's own server pool fitting PostgreSQL).
+(or, with PgBouncer, under PgBouncer's client limit, with PgBouncer's own server pools, the transaction pool
+and the session-mode one for migrations, fitting PostgreSQL).
 
 Filters:
   connection_budget(app_processes, app_hosts=1, max_connections=100, superuser_reserved=3, admin_headroom=5,
@@ -47,10 +48,13 @@ class PgBouncer:
     reserve_pool_size: int
     max_client_conn: int
     instances: int
+    # A second pool in session mode, for what transaction pooling breaks (migrations' session
+    # advisory locks); its server connections count against PostgreSQL too.
+    session_pool_size: int = 0
 
     @property
     def server_demand(self) -> int:
-        return (self.default_pool_size + self.reserve_pool_size) * self.instances
+        return (self.default_pool_size + self.reserve_pool_size + self.session_pool_size) * self.instances
 
     @property
     def client_capacity(self) -> int:
@@ -141,6 +145,9 @@ def parse_pgbouncer(pgbouncer: Any) -> PgBouncer | None:
             pgbouncer.get("reserve_pool_size", 0), "pgbouncer.reserve_pool_size", 0
         ),
         max_client_conn=whole_number(pgbouncer["max_client_conn"], "pgbouncer.max_client_conn", 1),
+        session_pool_size=whole_number(
+            pgbouncer.get("session_pool_size", 0), "pgbouncer.session_pool_size", 0
+        ),
         instances=whole_number(
             pgbouncer.get("instances", 1),
             "pgbouncer.instances",
@@ -246,9 +253,9 @@ def budget_table(
                 ["", ""],
                 *limits,
                 [
-                    "PgBouncer (default_pool_size + reserve_pool_size) x instances",
-                    f"({pgbouncer.default_pool_size} + {pgbouncer.reserve_pool_size})"
-                    f" x {pgbouncer.instances}",
+                    "PgBouncer (default_pool_size + reserve_pool_size + session_pool_size) x instances",
+                    f"({pgbouncer.default_pool_size} + {pgbouncer.reserve_pool_size}"
+                    f" + {pgbouncer.session_pool_size}) x {pgbouncer.instances}",
                 ],
                 ["= demand on PostgreSQL", str(server_demand)],
             ],
@@ -282,14 +289,16 @@ def budget_table(
                 "  - enable PgBouncer (pgbouncer.enabled: true) so the app pools share a smaller server pool",
             ]
         else:
-            fitting_size = available // pgbouncer.instances - pgbouncer.reserve_pool_size
+            fitting_size = (
+                available // pgbouncer.instances - pgbouncer.reserve_pool_size - pgbouncer.session_pool_size
+            )
             problems += [
                 f"OVER BUDGET by {over}: PgBouncer's server pools ask PostgreSQL for {server_demand} "
                 f"connections, it can give {available}. Change one of:",
                 f"  - lower pgbouncer.default_pool_size from {pgbouncer.default_pool_size} "
                 f"to {fitting_size} or less"
                 if fitting_size >= 1
-                else "  - lower pgbouncer.reserve_pool_size or pgbouncer.instances",
+                else "  - lower pgbouncer.reserve_pool_size, session_pool_size or instances",
                 raise_line,
             ]
     if problems:
@@ -367,6 +376,7 @@ def connection_budget(
             "default_pool_size": bouncer.default_pool_size,
             "reserve_pool_size": bouncer.reserve_pool_size,
             "max_client_conn": bouncer.max_client_conn,
+            "session_pool_size": bouncer.session_pool_size,
             "client_demand": app_demand,
             "client_capacity": bouncer.client_capacity,
             "client_fits": app_demand <= bouncer.client_capacity,

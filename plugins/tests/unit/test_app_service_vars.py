@@ -31,12 +31,14 @@ PLAY = """
     app_name: shop
     app_db_password: pw
     app_redis_password: rpw
+    app_processes: [{{name: web, db_pool: 10}}, {{name: cron}}]
   tasks:
     - name: Write the endpoints the app would get
       ansible.builtin.copy:
         dest: {out}
         content: >-
           {{{{ {{'db': __app_database_url, 'redis': __app_redis_url, 'pgbouncer': __app_pgbouncer,
+                'pools': __app_process_pools,
                 'diagnose_redis_port': __diagnose_redis_port | int,
                 'recover_redis_port': __recover_redis_port | int}} | to_json }}}}
         mode: "0600"
@@ -90,7 +92,14 @@ def test_pgbouncer_and_ports_set_on_the_service_hosts_reach_the_web_host(tmp_pat
         "default_pool_size": 30,
         "reserve_pool_size": 5,
         "max_client_conn": 500,
+        "session_pool_size": 2,
     }
+    # Each process's DATABASE_URL goes to PgBouncer's port, with Prisma told (pgbouncer=true).
+    assert got["pools"] == [
+        {"DATABASE_URL": "postgresql://shop:pw@db1:6543/shop?connection_limit=10&pool_timeout=10&pgbouncer=true",
+         "DATABASE_POOL_MAX": "10"},
+        {},
+    ]  # fmt: skip
     assert got["redis"] == "redis://:rpw@redis1:6380/0"
     # diagnose and recover ask Redis on its own host, on the port it listens on there.
     assert got["diagnose_redis_port"] == got["recover_redis_port"] == 6380
@@ -100,6 +109,10 @@ def test_without_pgbouncer_the_web_host_uses_the_db_hosts_postgresql_port(tmp_pa
     got = endpoints(tmp_path, three_hosts({"postgresql_port": 5433}, {}))
     assert got["db"] == "postgresql://shop:pw@db1:5433/shop"
     assert got["pgbouncer"] is None
+    assert (
+        got["pools"][0]["DATABASE_URL"]
+        == "postgresql://shop:pw@db1:5433/shop?connection_limit=10&pool_timeout=10"
+    )
     assert got["redis"] == "redis://:rpw@redis1:6379/0"
 
 

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from ansible.errors import AnsibleFilterError
+from app_env import service_url
 from connection_budget import (
     FilterModule,
     connection_budget,
@@ -195,6 +197,7 @@ def test_pgbouncer_disabled_is_the_plain_budget() -> None:
             "pgbouncer.default_pool_size is required",
         ),
         ([], {"pgbouncer": {**PGBOUNCER, "instances": 0}}, "pgbouncer.instances is 0"),
+        ([], {"pgbouncer": {**PGBOUNCER, "session_pool_size": -1}}, "pgbouncer.session_pool_size is -1"),
     ],
 )
 def test_bad_input_names_the_variable(processes: Any, kwargs: dict[str, Any], message: str) -> None:
@@ -313,6 +316,50 @@ def test_redact_url(url: str, expected: str) -> None:
 )
 def test_process_env_pool(process: dict[str, Any], expected: dict[str, str]) -> None:
     assert process_env_pool(process, "postgresql://db/shop") == expected
+
+
+def test_process_env_pool_through_pgbouncer() -> None:
+    """The URL the app role builds when the db host runs PgBouncer: its port, and pgbouncer=true.
+
+    Prisma then runs without prepared statements, which transaction pooling cannot keep across
+    transactions; the pool size is still each process's own.
+    """
+    url = service_url("postgresql", "10.0.1.5", 6432, "p@ss:w/rd", "shop", "shop")
+    env = process_env_pool({"name": "web", "db_pool": 10}, url, 10, True)
+    assert env == {
+        "DATABASE_URL": "postgresql://shop:p%40ss%3Aw%2Frd@10.0.1.5:6432/shop"
+        "?connection_limit=10&pool_timeout=10&pgbouncer=true",
+        "DATABASE_POOL_MAX": "10",
+    }
+    assert urlsplit(env["DATABASE_URL"]).port == 6432
+
+
+def test_role_defaults_budget_what_pgbouncer_is_configured_with() -> None:
+    """postgresql's PgBouncer defaults: PostgreSQL must hold default + reserve (the max_db_connections
+    pgbouncer.ini.j2 writes) plus the session-mode pool; the clients it accepts are max_client_conn."""
+    defaults = {
+        "enabled": True,
+        "default_pool_size": 20,
+        "reserve_pool_size": 5,
+        "max_client_conn": 500,
+        "session_pool_size": 2,
+    }
+    result = connection_budget(SHOP, 1, 100, 3, 5, defaults)
+    assert result["demand"] == 27
+    assert result["pgbouncer"]["client_capacity"] == 500
+    assert result["pgbouncer"]["session_pool_size"] == 2
+    assert "(20 + 5 + 2) x 1" in result["table"]
+    assert "= demand on PostgreSQL" in result["table"]
+
+
+def test_session_pool_counts_and_the_advice_leaves_room_for_it() -> None:
+    over = connection_budget(
+        SHOP, 2, 90, 3, 5, {**PGBOUNCER, "default_pool_size": 80, "session_pool_size": 4}
+    )
+    assert (over["demand"], over["fits"]) == (84, False)
+    # 82 available, 4 of them for the session pool: the transaction pool may have 78.
+    assert "lower pgbouncer.default_pool_size from 80 to 78 or less" in over["table"]
+    assert connection_budget(SHOP, 2, pgbouncer={**PGBOUNCER, "session_pool_size": 0})["demand"] == 20
 
 
 def test_filters_are_registered() -> None:
