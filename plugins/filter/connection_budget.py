@@ -440,12 +440,14 @@ def database_url_with_pool(url: Any, pool: Any, pool_timeout: Any = 10, pgbounce
 
 
 def process_env_pool(
-    process: Any, database_url: Any, pool_timeout: Any = 10, pgbouncer: Any = False
+    process: Any, database_url: Any, pool_timeout: Any = 10, pgbouncer: Any = False, direct_url: Any = None
 ) -> dict[str, str]:
     """The pool variables for one process's environment; {} for a process with db_pool 0.
 
     DATABASE_URL carries Prisma's connection_limit; DATABASE_POOL_MAX is for pg, drizzle and postgres.js,
-    which take the pool size from code (``max: Number(process.env.DATABASE_POOL_MAX)``).
+    which take the pool size from code (``max: Number(process.env.DATABASE_POOL_MAX)``). DIRECT_URL,
+    when given, is where migrations connect (Prisma's ``directUrl``): a connection that keeps its
+    session, which PgBouncer's transaction pool behind DATABASE_URL does not.
     """
     if not isinstance(process, Mapping) or not isinstance(process.get("name"), str):
         raise AnsibleFilterError(
@@ -455,10 +457,13 @@ def process_env_pool(
     db_pool = whole_number(process.get("db_pool", 0), f"app_processes ({name}).db_pool", 0)
     if db_pool == 0:
         return {}
-    return {
+    env = {
         "DATABASE_URL": database_url_with_pool(database_url, db_pool, pool_timeout, pgbouncer),
         "DATABASE_POOL_MAX": str(db_pool),
     }
+    if direct_url:
+        env["DIRECT_URL"] = str(direct_url)
+    return env
 
 
 class FilterModule:

@@ -8,7 +8,10 @@ const { poolOptions } = require('../lib/db');
 const { migrate } = require('../lib/migrations');
 
 async function main() {
-  const { config, options } = poolOptions(process.env, 'migrate');
+  // DIRECT_URL (Prisma's directUrl) when the toolkit gives one: a connection that keeps its session,
+  // as the advisory lock in lib/migrations.js needs; DATABASE_URL may be PgBouncer's transaction pool.
+  const env = process.env.DIRECT_URL ? { ...process.env, DATABASE_URL: process.env.DIRECT_URL } : process.env;
+  const { config, options } = poolOptions(env, 'migrate');
   const client = new Client({
     connectionString: options.connectionString,
     connectionTimeoutMillis: options.connectionTimeoutMillis || 10000,
@@ -30,7 +33,7 @@ async function main() {
 }
 
 main().catch((error) => {
-  const hint = error instanceof ConfigError ? '' : ' (is DATABASE_URL right and PostgreSQL reachable?)';
+  const hint = error instanceof ConfigError ? '' : ' (are DIRECT_URL or DATABASE_URL right and PostgreSQL reachable?)';
   console.error(`migrate: FAILED: ${error.message}${hint}`);
   process.exit(1);
 });

@@ -103,6 +103,23 @@ def test_env_files_are_private_to_the_app_user(host):
     assert "connection_limit=10" in web_env and "DATABASE_POOL_MAX='10'" in web_env
 
 
+def test_the_app_runs_through_pgbouncer_and_migrates_on_its_session_database(host):
+    # This scenario turns PgBouncer on (host_vars/): the pools go to its transaction pool, and the
+    # migrations (a session advisory lock) to its session-mode database, through DIRECT_URL.
+    name = APP["app_name"]
+    web_env = host.file(f"{ROOT}/shared/env/web.env").content_string
+    assert f"@127.0.0.1:6432/{name}?connection_limit=10&pool_timeout=10&pgbouncer=true" in web_env
+    assert f"DIRECT_URL='postgresql://{name}:" in web_env and f"@127.0.0.1:6432/{name}_session'" in web_env
+    assert host.socket("tcp://127.0.0.1:6432").is_listening
+    # PgBouncer logs each login: the converge's migrations on the session database, the app on its own.
+    log = run_ok(host, "cat /var/log/postgresql/pgbouncer.log")
+    assert f"db={name}_session user={name}" in log, log[-2000:]
+    assert f"db={name} user={name}" in log, log[-2000:]
+    # And the app's health check, which queries the database, passes through it.
+    code, body = health(host)
+    assert code == 200 and body["checks"]["database"] == "ok", body
+
+
 def test_no_node_process_runs_as_root(host):
     # ps -C matches the command name only, so the probe cannot match itself.
     users = run_ok(host, "ps -o user= -C node").split()

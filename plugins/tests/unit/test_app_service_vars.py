@@ -95,9 +95,10 @@ def test_pgbouncer_and_ports_set_on_the_service_hosts_reach_the_web_host(tmp_pat
         "session_pool_size": 2,
     }
     # Each process's DATABASE_URL goes to PgBouncer's port, with Prisma told (pgbouncer=true).
+    # DIRECT_URL, for migrations, is PgBouncer's session-mode database.
     assert got["pools"] == [
         {"DATABASE_URL": "postgresql://shop:pw@db1:6543/shop?connection_limit=10&pool_timeout=10&pgbouncer=true",
-         "DATABASE_POOL_MAX": "10"},
+         "DATABASE_POOL_MAX": "10", "DIRECT_URL": "postgresql://shop:pw@db1:6543/shop_session"},
         {},
     ]  # fmt: skip
     assert got["redis"] == "redis://:rpw@redis1:6380/0"
@@ -113,6 +114,7 @@ def test_without_pgbouncer_the_web_host_uses_the_db_hosts_postgresql_port(tmp_pa
         got["pools"][0]["DATABASE_URL"]
         == "postgresql://shop:pw@db1:5433/shop?connection_limit=10&pool_timeout=10"
     )
+    assert got["pools"][0]["DIRECT_URL"] == "postgresql://shop:pw@db1:5433/shop"
     assert got["redis"] == "redis://:rpw@redis1:6379/0"
 
 

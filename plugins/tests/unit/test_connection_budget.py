@@ -334,6 +334,14 @@ def test_process_env_pool_through_pgbouncer() -> None:
     assert urlsplit(env["DATABASE_URL"]).port == 6432
 
 
+def test_process_env_pool_gives_migrations_a_direct_url() -> None:
+    direct = service_url("postgresql", "10.0.1.5", 6432, "pw", "shop", "shop_session")
+    env = process_env_pool({"name": "web", "db_pool": 10}, "postgresql://db/shop", 10, True, direct)
+    # As given: no pool parameters, which would make Prisma's migrate engine pool too.
+    assert env["DIRECT_URL"] == "postgresql://shop:pw@10.0.1.5:6432/shop_session"
+    assert process_env_pool({"name": "cron"}, "postgresql://db/shop", 10, True, direct) == {}
+
+
 def test_role_defaults_budget_what_pgbouncer_is_configured_with() -> None:
     """postgresql's PgBouncer defaults: PostgreSQL must hold default + reserve (the max_db_connections
     pgbouncer.ini.j2 writes) plus the session-mode pool; the clients it accepts are max_client_conn."""
