@@ -118,16 +118,22 @@ def test_app_role_limits(host):
     assert int(limit) == budget_figure(host, "= available to the app")
 
 
+def run_probe(host, script: str, *args: object) -> dict:
+    """Run a probe script of this directory on the host, as postgres with the app role's password
+    in its environment; the JSON report it prints last."""
+    probe = (Path(__file__).parent / script).read_text()
+    result = host.run(
+        f"cd /tmp && PGPASSWORD={shlex.quote(PASSWORD)} runuser -u postgres --"
+        f" python3 -c {shlex.quote(probe)} {' '.join(shlex.quote(str(arg)) for arg in args)}"
+    )
+    assert result.rc == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def test_load_every_granted_connection_runs_at_once(host, record_property):
     """As many connections as the budget grants the app, all at once, each running a query."""
     granted = budget_figure(host, "= available to the app")
-    probe = (Path(__file__).parent / "load_probe.py").read_text()
-    result = host.run(
-        f"cd /tmp && PGPASSWORD={shlex.quote(PASSWORD)} runuser -u postgres --"
-        f" python3 -c {shlex.quote(probe)} {granted} {DATABASE} {ROLE}"
-    )
-    assert result.rc == 0, result.stderr
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = run_probe(host, "load_probe.py", granted, DATABASE, ROLE)
     summary = (
         f"load: {report['ok']} of {granted} granted connections"
         f" ran SELECT pg_sleep({report['sleep_s']}) together,"
@@ -279,13 +285,7 @@ def test_pgbouncer_caps_server_connections_in_transaction_mode(host, record_prop
     cap = int(pgbouncer_setting(host, "max_db_connections"))
     default_pool = int(pgbouncer_setting(host, "default_pool_size"))
     clients, sleep_s = cap + 5, 6
-    probe = (Path(__file__).parent / "pgbouncer_probe.py").read_text()
-    result = host.run(
-        f"cd /tmp && PGPASSWORD={shlex.quote(PASSWORD)} runuser -u postgres --"
-        f" python3 -c {shlex.quote(probe)} {clients} {PGBOUNCER_PORT} {DATABASE} {ROLE} {sleep_s}"
-    )
-    assert result.rc == 0, result.stderr
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = run_probe(host, "pgbouncer_probe.py", clients, PGBOUNCER_PORT, DATABASE, ROLE, sleep_s)
     summary = (
         f"pgbouncer: {report['ok']} of {clients} clients ran a {sleep_s} s transaction while all stayed"
         f" connected, PostgreSQL saw at most {report.get('active_at_once')} of them at once"
