@@ -566,10 +566,49 @@ def app_source_problems(app_source: Any) -> list[str]:
     return []
 
 
+# The refs a version may name, in the order git itself tries them (gitrevisions(7), "<refname>"):
+# the name as given (HEAD, refs/heads/main), then under refs/, refs/tags/, refs/heads/.
+GIT_REF_CANDIDATES = ("{}", "refs/{}", "refs/tags/{}", "refs/heads/{}")
+GIT_COMMIT_RE = re.compile(r"^[0-9a-fA-F]{7,40}$")
+
+
+def git_version_commit(ls_remote_lines: Iterable[str], version: str) -> dict[str, str]:
+    """The commit a git version names, from `git ls-remote REPO VERSION VERSION^{}`.
+
+    ls-remote matches a pattern against the tail of every ref: `main` also lists
+    refs/heads/feature/main, which sorts first. Only a ref the version names exactly counts, and
+    an annotated tag counts as the commit it points to (its peeled `^{}` line). A version no ref
+    matches is a commit id, or a mistake. Returns the commit, the ref that named it ('' for a
+    commit id) and the problem ('' when there is none).
+    """
+    refs: dict[str, str] = {}
+    for line in ls_remote_lines:
+        fields = line.split()
+        if len(fields) == 2:
+            refs[fields[1]] = fields[0]
+    for pattern in GIT_REF_CANDIDATES:
+        ref = pattern.format(version)
+        if ref in refs:
+            return {"commit": refs.get(ref + "^{}", refs[ref]), "ref": ref, "problem": ""}
+    if GIT_COMMIT_RE.match(version):
+        return {"commit": version.lower(), "ref": "", "problem": ""}
+    near = sorted(name for name in refs if not name.endswith("^{}"))[:5]
+    return {
+        "commit": "",
+        "ref": "",
+        "problem": (
+            f"app_source.version {version!r} is no branch or tag of the repository, nor a commit id "
+            f"(7 to 40 hex digits)"
+            + (f"; refs ending in it: {', '.join(near)}: name one of them in full." if near else ".")
+        ),
+    }
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "app_source_problems": app_source_problems,
+            "app_git_version_commit": git_version_commit,
             "app_model_problems": app_model_problems,
             "app_program_instances": app_program_instances,
             "nginx_size_to_bytes": size_to_bytes,

@@ -168,7 +168,10 @@ def test_a_busy_worker_still_takes_the_canary_at_once(host):
 
 
 def git_repository_on_host(host, source: Path, tag: str) -> tuple[str, str]:
-    """The source committed to a git repository on the host, tagged (annotated); its path and commit."""
+    """The source committed to a git repository on the host, tagged (annotated); its path and commit.
+
+    An older commit of it carries the tag archive/TAG, which `git ls-remote REPO TAG` lists first:
+    the deploy must take the tag it names exactly."""
     repo = "/home/shop/shipshape-src"
     container = host.backend.name
     run_ok(host, f"rm -rf {repo} && install -d -o shop -g shop {repo}")
@@ -179,7 +182,11 @@ def git_repository_on_host(host, source: Path, tag: str) -> tuple[str, str]:
             check=True,
         )
     git = f"runuser -u shop -- git -C {repo} -c user.name=ci -c user.email=ci@example.invalid"
-    run_ok(host, f"{git} init -q && {git} add -A && {git} commit -qm source && {git} tag -a {tag} -m {tag}")
+    run_ok(
+        host,
+        f"{git} init -q && {git} add -A && {git} commit -qm source && {git} tag -a archive/{tag} -m old"
+        f" && {git} commit -q --allow-empty -m release && {git} tag -a {tag} -m {tag}",
+    )
     return repo, run_ok(host, f"{git} rev-parse {tag}^{{commit}}").strip()
 
 
@@ -239,6 +246,15 @@ def test_rogue_process_is_reaped_and_a_git_tag_deploys_while_others_wait(host, s
     assert "is already the current release" in waited.output
     assert current_release(host) == after
     assert not host.file(lock).exists
+
+    # A version the repository has no ref of, though a branch ends in it: refused, naming that branch.
+    run_ok(host, f"runuser -u shop -- git -C {repo} branch hotfix/v3")
+    missing = json.dumps({"app_source": {"type": "git", "repo": repo, "version": "v3"}})
+    refused = run_playbook("deploy.yml", "-e", missing)
+    assert not refused.ok
+    assert "app_source.version 'v3' is no branch or tag" in refused.output, refused.output[-3000:]
+    assert "refs ending in it: refs/heads/hotfix/v3" in refused.output
+    assert current_release(host) == after and not host.file(lock).exists
 
 
 def test_failed_health_rolls_back_and_keeps_data(host, source_variant):

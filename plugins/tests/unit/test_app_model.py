@@ -10,6 +10,7 @@ from app_model import (
     app_nginx_routes,
     app_program_instances,
     app_source_problems,
+    git_version_commit,
     nginx_site_problems,
     process_ports,
     service_port_problems,
@@ -459,3 +460,59 @@ def test_a_repo_url_with_credentials_is_refused_without_repeating_them(repo):
 def test_a_bad_source_is_refused_naming_the_key(source, expected):
     [problem] = app_source_problems(source)
     assert problem.startswith(expected), problem
+
+
+# `git ls-remote REPO VERSION VERSION^{}` lists every ref whose tail matches, sorted by name.
+LS_REMOTE = [
+    "1111111111111111111111111111111111111111\tHEAD",
+    "2222222222222222222222222222222222222222\trefs/heads/feature/main",
+    "3333333333333333333333333333333333333333\trefs/heads/main",
+    "4444444444444444444444444444444444444444\trefs/tags/archive/v2",
+    "5555555555555555555555555555555555555555\trefs/tags/archive/v2^{}",
+    "6666666666666666666666666666666666666666\trefs/tags/v2",
+    "7777777777777777777777777777777777777777\trefs/tags/v2^{}",
+    "8888888888888888888888888888888888888888\trefs/tags/v3",
+]
+
+
+@pytest.mark.parametrize(
+    ("version", "commit", "ref"),
+    [
+        # A branch whose name is the tail of another branch's: the exact one, not the first listed.
+        ("main", "3" * 40, "refs/heads/main"),
+        ("feature/main", "2" * 40, "refs/heads/feature/main"),
+        ("refs/heads/main", "3" * 40, "refs/heads/main"),
+        # An annotated tag: the commit it points to, not the tag object, nor archive/v2's.
+        ("v2", "7" * 40, "refs/tags/v2"),
+        ("tags/v2", "7" * 40, "refs/tags/v2"),
+        # A lightweight tag points at its commit itself.
+        ("v3", "8" * 40, "refs/tags/v3"),
+        ("HEAD", "1" * 40, "HEAD"),
+        # No ref has this name: a commit id, as given (lower case, as git prints commits).
+        ("0123ABC", "0123abc", ""),
+        ("0123456789abcdef0123456789abcdef01234567", "0123456789abcdef0123456789abcdef01234567", ""),
+    ],
+)
+def test_a_git_version_resolves_to_the_commit_it_names_exactly(version, commit, ref):
+    lines = [line for line in LS_REMOTE if line.split("\t")[1].removesuffix("^{}").endswith(version)]
+    assert git_version_commit(lines, version) == {"commit": commit, "ref": ref, "problem": ""}
+
+
+def test_a_branch_and_a_tag_of_one_name_resolve_to_the_tag_as_git_does():
+    lines = ["a" * 40 + "\trefs/heads/v2", "b" * 40 + "\trefs/tags/v2", "c" * 40 + "\trefs/tags/v2^{}"]
+    assert git_version_commit(lines, "v2")["commit"] == "c" * 40
+
+
+@pytest.mark.parametrize(
+    ("version", "lines", "hint"),
+    [
+        ("mian", [], "'mian' is no branch or tag of the repository, nor a commit id (7 to 40 hex digits)."),
+        # Only a longer ref ends in it: named, so the operator can write it in full.
+        ("main", LS_REMOTE[1:2], "refs ending in it: refs/heads/feature/main: name one of them in full."),
+        ("abc", [], "'abc' is no branch or tag"),
+    ],
+)
+def test_a_git_version_the_repository_does_not_have_is_a_problem_naming_the_variable(version, lines, hint):
+    result = git_version_commit(lines, version)
+    assert result["commit"] == "" and result["problem"].startswith("app_source.version ")
+    assert hint in result["problem"]
