@@ -324,7 +324,7 @@ def test_rollback_goes_to_the_previous_good_release(host):
     code, body = health(host)
     assert code == 200 and body["buildId"] == release_record(host, previous)["build_id"]
     # And forward again, by name.
-    run = run_playbook("rollback.yml", "-e", f"release={current}")
+    run = run_playbook("rollback.yml", "-e", f"app_rollback_release={current}")
     assert run.ok, run.output[-3000:]
     assert current_release(host) == current
 
@@ -334,7 +334,7 @@ def test_a_rollback_whose_target_fails_its_smoke_tests_switches_back(host):
     releases = sorted(run_ok(host, f"ls {ROOT}/releases").split())
     bad = [r for r in releases if host.file(f"{ROOT}/releases/{r}/.shipshape-status").contains("^bad$")]
     assert bad, releases
-    run = run_playbook("rollback.yml", "-e", f"release={bad[-1]}")
+    run = run_playbook("rollback.yml", "-e", f"app_rollback_release={bad[-1]}")
     assert not run.ok
     assert f"Rollback of release {bad[-1]} failed at" in run.output, run.output[-3000:]
     assert "Switched back to " + current in run.output and "which passed its smoke tests" in run.output
