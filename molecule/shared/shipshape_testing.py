@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,35 @@ def run_ok(host: Any, command: str) -> str:
     result = host.run(command)
     assert result.rc == 0, f"{command!r} exited {result.rc}: {result.stdout}{result.stderr}"
     return result.stdout
+
+
+@dataclass
+class Result:
+    """What a command run with run_with_secrets gave, named as testinfra names it."""
+
+    rc: int
+    stdout: str
+    stderr: str
+
+
+def run_with_secrets(host: Any, command: str, timeout: float = 300, **secrets: str) -> Result:
+    """Run a shell command on the podman test host with secrets in its environment (PGPASSWORD=...).
+
+    The secrets go to the host on stdin, one line each, never on a command line: `podman exec`'s
+    arguments are visible to anyone on the machine running the tests (ps), and so would be an
+    `env NAME=secret` or `NAME=secret command` in them. The command itself gets an empty stdin.
+    """
+    reads = [f"IFS= read -r {name} || exit 97\nexport {name}" for name in secrets]
+    script = "\n".join([*reads, "exec </dev/null", command])
+    completed = subprocess.run(
+        ["podman", "exec", "-i", host.backend.name, "sh", "-c", script],
+        input="".join(f"{value}\n" for value in secrets.values()),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return Result(completed.returncode, completed.stdout, completed.stderr)
 
 
 def curl(host: Any, url: str, *args: str) -> tuple[int, str]:

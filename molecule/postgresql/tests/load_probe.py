@@ -5,29 +5,26 @@ open gradually: a storm of hundreds at once on a busy test machine measures the 
 Once all are in, all run SELECT pg_sleep(5) together; meanwhile a superuser connection (peer, over the
 socket) watches pg_stat_activity for the most app backends active at once, and one more app login is
 attempted, which the role's CONNECTION LIMIT must refuse. Prints one JSON line.
-Arguments: N database role (the password comes from PGPASSWORD).
+Arguments: N database role (the password comes from the PGPASSFILE libpq reads).
 """
 
 import json
-import os
 import sys
 import threading
 import time
 
 import psycopg2
+from probe_common import most_active_at_once
 
 SLEEP_S = 5
 count, database, role = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-password = os.environ["PGPASSWORD"]
 everyone_connected = threading.Barrier(count + 1, timeout=300)
 logins_in_flight = threading.Semaphore(16)
 results: list[str] = []
 
 
 def app_connection():
-    return psycopg2.connect(
-        host="127.0.0.1", dbname=database, user=role, password=password, connect_timeout=60
-    )
+    return psycopg2.connect(host="127.0.0.1", dbname=database, user=role, connect_timeout=60)
 
 
 def hold_one_connection() -> None:
@@ -49,21 +46,6 @@ def hold_one_connection() -> None:
         connection.close()
 
 
-def most_active_at_once(admin, seconds: float) -> int:
-    """Highest number of the role's backends seen running pg_sleep at the same moment."""
-    most, deadline = 0, time.monotonic() + seconds
-    with admin.cursor() as cursor:
-        while time.monotonic() < deadline and most < count:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE usename = %s AND state = 'active' AND query LIKE 'SELECT pg_sleep%%'",
-                (role,),
-            )
-            most = max(most, cursor.fetchone()[0])
-            time.sleep(0.1)
-    return most
-
-
 threads = [threading.Thread(target=hold_one_connection) for _ in range(count)]
 started = time.monotonic()
 for thread in threads:
@@ -75,7 +57,11 @@ try:
     everyone_connected.wait()
     released = time.monotonic()
     report["connected_in_s"] = round(released - started, 2)
-    report["active_at_once"] = most_active_at_once(admin, SLEEP_S)
+    # Watched for the length of the sleeps, or until every connection was seen active.
+    deadline = time.monotonic() + SLEEP_S
+    report["active_at_once"] = most_active_at_once(
+        admin, role, lambda most: most >= count or time.monotonic() >= deadline
+    )
     try:
         app_connection().close()
         report["one_more"] = "accepted"

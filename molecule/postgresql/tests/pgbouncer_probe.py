@@ -6,16 +6,16 @@ superuser connection (peer, over the socket) watches pg_stat_activity for the mo
 pg_sleep at once: what PgBouncer really opened to PostgreSQL. With transaction pooling every client gets
 its turn while all stay connected; with session pooling the clients beyond the server pool would wait
 for one to disconnect, which none does. Prints one JSON line.
-Arguments: N port database role sleep_seconds (the password comes from PGPASSWORD).
+Arguments: N port database role sleep_seconds (the password comes from the PGPASSFILE libpq reads).
 """
 
 import json
-import os
 import sys
 import threading
 import time
 
 import psycopg2
+from probe_common import most_active_at_once
 
 count, port, database, role, sleep_s = (
     int(sys.argv[1]),
@@ -24,7 +24,6 @@ count, port, database, role, sleep_s = (
     sys.argv[4],
     float(sys.argv[5]),
 )
-password = os.environ["PGPASSWORD"]
 # Clients, plus the watcher: connected; then clients only: done, still connected.
 everyone_connected = threading.Barrier(count + 1, timeout=60)
 everyone_done = threading.Barrier(count, timeout=90)
@@ -34,7 +33,7 @@ results: list[str] = []
 def one_client() -> None:
     try:
         connection = psycopg2.connect(
-            host="127.0.0.1", port=port, dbname=database, user=role, password=password, connect_timeout=30
+            host="127.0.0.1", port=port, dbname=database, user=role, connect_timeout=30
         )
     except Exception as error:
         results.append(f"connect failed: {error}".strip())
@@ -55,21 +54,6 @@ def one_client() -> None:
         connection.close()
 
 
-def most_active_at_once(admin) -> int:
-    """Highest number of the role's backends seen running pg_sleep at the same moment."""
-    most = 0
-    with admin.cursor() as cursor:
-        while any(thread.is_alive() for thread in threads):
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE usename = %s AND state = 'active' AND query LIKE 'SELECT pg_sleep%%'",
-                (role,),
-            )
-            most = max(most, cursor.fetchone()[0])
-            time.sleep(0.1)
-    return most
-
-
 threads = [threading.Thread(target=one_client) for _ in range(count)]
 for thread in threads:
     thread.start()
@@ -79,7 +63,10 @@ admin.autocommit = True
 try:
     everyone_connected.wait()
     started = time.monotonic()
-    report["active_at_once"] = most_active_at_once(admin)
+    # Watched until every client has finished (and disconnected).
+    report["active_at_once"] = most_active_at_once(
+        admin, role, lambda _: not any(thread.is_alive() for thread in threads)
+    )
     report["queries_s"] = round(time.monotonic() - started, 2)
 except threading.BrokenBarrierError:
     report["barrier"] = "broken: not every client got in"

@@ -4,11 +4,12 @@ import json
 import os
 import re
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
-from shipshape_testing import app_model, molecule_hosts, run_ok
+from shipshape_testing import app_model, molecule_hosts, run_ok, run_with_secrets
 
 testinfra_hosts = molecule_hosts("db")
 APP = app_model()
@@ -28,9 +29,10 @@ REPORT_KEY = "shipshape_report"
 
 def app_psql(host, sql, password=PASSWORD, user=ROLE, database=DATABASE, port=5432, address="127.0.0.1"):
     """psql over TCP (to 127.0.0.1 unless told) with a password; returns the command's result."""
-    return host.run(
-        f"PGPASSWORD={shlex.quote(password)} PGCONNECT_TIMEOUT=10 psql -h {address} -p {port}"
-        f" -U {user} -d {database} -XAtc {shlex.quote(sql)}"
+    return run_with_secrets(
+        host,
+        f"PGCONNECT_TIMEOUT=10 psql -h {address} -p {port} -U {user} -d {database} -XAtc {shlex.quote(sql)}",
+        PGPASSWORD=password,
     )
 
 
@@ -118,14 +120,25 @@ def test_app_role_limits(host):
     assert int(limit) == budget_figure(host, "= available to the app")
 
 
+# The probe scripts and what they share, copied to the host to run there.
+PROBE_FILES = ("probe_common.py", "load_probe.py", "pgbouncer_probe.py")
+
+
 def run_probe(host, script: str, *args: object) -> dict:
     """Run a probe script of this directory on the host, as postgres with the app role's password
-    in its environment; the JSON report it prints last."""
-    probe = (Path(__file__).parent / script).read_text()
-    result = host.run(
-        f"cd /tmp && PGPASSWORD={shlex.quote(PASSWORD)} runuser -u postgres --"
-        f" python3 -c {shlex.quote(probe)} {' '.join(shlex.quote(str(arg)) for arg in args)}"
-    )
+    in its environment (which libpq reads); the JSON report it prints last."""
+    probes = run_ok(host, "runuser -u postgres -- mktemp -d /tmp/shipshape-probes.XXXXXX").strip()
+    try:
+        for name in PROBE_FILES:
+            subprocess.run(
+                ["podman", "cp", str(Path(__file__).parent / name), f"{host.backend.name}:{probes}/{name}"],
+                check=True,
+            )
+        arguments = " ".join(shlex.quote(str(arg)) for arg in args)
+        command = f"cd {probes} && runuser -u postgres -- python3 {script} {arguments}"
+        result = run_with_secrets(host, command, PGPASSWORD=PASSWORD)
+    finally:
+        host.run(f"rm -rf {probes}")
     assert result.rc == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -269,9 +282,11 @@ def test_session_mode_database_keeps_a_session_advisory_lock_across_transactions
         "SELECT pg_backend_pid() || ' ' || count(*) FROM pg_locks"
         " WHERE locktype = 'advisory' AND objid = 4242 AND pid = pg_backend_pid()"
     )
-    result = host.run(
-        f"PGPASSWORD={shlex.quote(PASSWORD)} PGCONNECT_TIMEOUT=10 psql -h 127.0.0.1 -p {PGBOUNCER_PORT}"
-        f" -U {ROLE} -d {SESSION_DATABASE} -XAt -c {shlex.quote(lock)} -c {shlex.quote(held)}"
+    result = run_with_secrets(
+        host,
+        f"PGCONNECT_TIMEOUT=10 psql -h 127.0.0.1 -p {PGBOUNCER_PORT}"
+        f" -U {ROLE} -d {SESSION_DATABASE} -XAt -c {shlex.quote(lock)} -c {shlex.quote(held)}",
+        PGPASSWORD=PASSWORD,
     )
     assert result.rc == 0, result.stderr
     (pid, database), (same_pid, locks) = (line.split() for line in result.stdout.splitlines())

@@ -6,7 +6,7 @@ import uuid
 from pathlib import Path
 
 import yaml
-from shipshape_testing import molecule_hosts, run_ok
+from shipshape_testing import molecule_hosts, run_ok, run_with_secrets
 
 testinfra_hosts = molecule_hosts("redis")
 PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).parents[3]))
@@ -15,10 +15,9 @@ PASSWORD = SECRETS["vault_app_redis_password"]
 
 
 def redis_cli(host, *args, password=PASSWORD):
-    """redis-cli over TCP to 127.0.0.1; REDISCLI_AUTH keeps the password off the command line."""
-    auth = f"REDISCLI_AUTH={shlex.quote(password)} " if password else ""
-    command = " ".join(shlex.quote(arg) for arg in args)
-    return host.run(f"{auth}redis-cli -h 127.0.0.1 -p 6379 {command}")
+    """redis-cli over TCP to 127.0.0.1, the password in REDISCLI_AUTH (sent on stdin, run_with_secrets)."""
+    command = f"redis-cli -h 127.0.0.1 -p 6379 {' '.join(shlex.quote(arg) for arg in args)}"
+    return run_with_secrets(host, command, **({"REDISCLI_AUTH": password} if password else {}))
 
 
 def test_ping_without_password_is_refused(host):
