@@ -69,3 +69,15 @@ class StartedPlaybook:
     def wait(self, timeout: int = 1500) -> PlaybookRun:
         output, _ = self._proc.communicate(timeout=timeout)
         return PlaybookRun(self._proc.returncode, output)
+
+
+def run_diagnose(reports: Path, label: str) -> Path:
+    """Run diagnose.yml, which must pass and change nothing; the JSON report it wrote in reports."""
+    run = run_playbook(
+        "diagnose.yml", "-e", f"diagnose_report_dir={reports}", "-e", f"diagnose_report_label={label}"
+    )
+    assert run.ok, run.output[-4000:]
+    assert run.recap_changed() == 0, "diagnose changed something"
+    written = sorted(reports.glob(f"*-{label}.json"))
+    assert written, f"no JSON report in {reports}"
+    return written[-1]

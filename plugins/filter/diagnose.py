@@ -17,7 +17,7 @@ from ansible.errors import AnsibleFilterError
 SEVERITIES = ("critical", "warning", "info")
 # Host checks outside the incident table, for the report's legend.
 HOST_CHECKS = {
-    "H1": "PostgreSQL does not answer",
+    "H1": "PostgreSQL, or PgBouncer in front of it, does not answer",
     "H2": "Redis does not answer, or is set up so that queued jobs can be lost",
     "H3": "the app's filesystem is (nearly) full",
     "H4": "nginx's configuration does not pass nginx -t",
@@ -53,6 +53,9 @@ DISK_WARNING = 85
 DISK_CRITICAL = 95
 REDIS_MEMORY_WARNING = 90
 PG_WARNING = 80
+# Seconds a client may wait in PgBouncer for a server connection before the wait is critical, when
+# the facts do not carry diagnose_pgbouncer_max_wait.
+PGBOUNCER_MAX_WAIT = 5
 DB_ENV_NAMES = ("DATABASE_URL", "DATABASE_POOL_MAX")
 
 
@@ -620,6 +623,80 @@ def postgres_findings(facts: Mapping[str, Any], options: Mapping[str, Any]) -> l
     return found
 
 
+def _pool_line(pool: Mapping[str, Any]) -> str:
+    """One pool of PgBouncer's SHOW POOLS and SHOW DATABASES, for evidence."""
+    size = (
+        f"pool_size {pool['pool_size']} + reserve_pool {pool.get('reserve_pool') or 0}"
+        + (f", max_db_connections {pool['max_db_connections']}" if pool.get("max_db_connections") else "")
+        if pool.get("pool_size") is not None
+        else "pool size not shown"
+    )
+    idle = sum(int(pool.get(key) or 0) for key in ("sv_idle", "sv_used", "sv_tested"))
+    return (
+        f"pool {pool.get('database')}/{pool.get('user')} ({pool.get('pool_mode') or '?'}): "
+        f"clients {pool.get('cl_active', 0)} active, {pool.get('cl_waiting', 0)} waiting, the longest "
+        f"{float(pool.get('maxwait') or 0):.1f} s; server connections {pool.get('sv_active', 0)} in use, "
+        f"{idle} idle, {pool.get('sv_login', 0)} logging in, of {size}"
+    )
+
+
+def pgbouncer_findings(facts: Mapping[str, Any], options: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Clients queue inside PgBouncer, where pg_stat_activity does not see them: its pools say so."""
+    bouncer = facts.get("pgbouncer")
+    if bouncer is None:
+        return []
+    host = bouncer.get("host") or "the db host"
+    if not bouncer.get("ok"):
+        look = (
+            f"On {host}: systemctl status pgbouncer; journalctl -u pgbouncer -n 50; "
+            "tail -n 50 /var/log/postgresql/pgbouncer.log."
+        )
+        if bouncer.get("down"):
+            return [
+                finding(
+                    "H1",
+                    "critical",
+                    "PgBouncer does not answer: the app cannot reach PostgreSQL through it",
+                    [str(bouncer.get("error") or "psql to PgBouncer's admin console failed")],
+                    f"{look} Then systemctl restart pgbouncer there (recover.yml restarts PostgreSQL, not "
+                    "PgBouncer); bootstrap.yml re-renders a broken configuration.",
+                )
+            ]
+        return [
+            finding(
+                "H1",
+                "warning",
+                "PgBouncer's admin console answered, but its pools could not be read",
+                [str(bouncer.get("error") or "psql to PgBouncer's admin console failed")],
+                f"{look} diagnose logs in as the user pgbouncer over the Unix socket, as postgres.",
+            )
+        ]
+    max_wait = float(PGBOUNCER_MAX_WAIT if bouncer.get("max_wait") is None else bouncer["max_wait"])
+    pools = bouncer.get("pools") or []
+    evidence = [_pool_line(pool) for pool in pools]
+    found = []
+    for pool in pools:
+        waiting, longest = int(pool.get("cl_waiting") or 0), float(pool.get("maxwait") or 0)
+        if not waiting and longest <= max_wait:
+            continue
+        name = f"{pool.get('database')}/{pool.get('user')}"
+        found.append(
+            finding(
+                "I3",
+                "critical" if longest > max_wait else "warning",
+                f"{waiting} client(s) wait in PgBouncer for a connection of pool {name}, the longest "
+                f"{longest:.1f} s",
+                [*evidence, f"a wait over {max_wait:g} s is critical (diagnose_pgbouncer_max_wait)"],
+                "Every server connection of the pool is busy. Find what holds them: long queries and "
+                "transactions of the app role in pg_stat_activity (in transaction mode a client holds its "
+                "server connection until its transaction ends). If the load is real, raise "
+                "postgresql_pgbouncer_default_pool_size (the connection budget checks it) and run "
+                f"{_playbook({**options, 'limit': bouncer.get('host')}, 'bootstrap.yml')}.",
+            )
+        )
+    return found
+
+
 def redis_findings(facts: Mapping[str, Any], options: Mapping[str, Any]) -> list[dict[str, Any]]:
     redis = facts.get("redis")
     if redis is None:
@@ -770,6 +847,7 @@ CHECKS = (
     env_findings,
     nginx_findings,
     postgres_findings,
+    pgbouncer_findings,
     redis_findings,
     disk_findings,
     lock_findings,

@@ -3,12 +3,13 @@
 diagnose.yml collects with read-only commands and hands their text here: ``supervisorctl status`` and
 supervisord's log (supervisor keeps no restart counter, its log does), ``nginx -T`` (every file nginx reads,
 so the body limit and upstreams nginx really uses are found, whichever file sets them), ``df``, Redis's
-INFO, and the names (never the values) in the env files. The findings are made from this data by the
-diagnose filter (diagnose.py).
+INFO, PgBouncer's SHOW POOLS and SHOW DATABASES, and the names (never the values) in the env files. The
+findings are made from this data by the diagnose filter (diagnose.py).
 """
 
 from __future__ import annotations
 
+import csv
 import datetime
 import fnmatch
 import json
@@ -38,6 +39,13 @@ STOPPED_RE = re.compile(r"stopped: (?P<name>\S+) \(")
 SPAWNED_RE = re.compile(r"spawned: '(?P<name>[^']+)'")
 SUPERVISORD_START = "supervisord started with pid"
 NO_SIGNS: Mapping[str, Any] = {"unexpected_exits": 0, "recent_exits": 0, "gave_up": False, "last_exit": None}
+# diagnose's PgBouncer probe prints each SHOW table as CSV after a "[name]" line (psql's \echo).
+PGBOUNCER_SECTION_RE = re.compile(r"^\[(?P<name>[a-z_]+)\]$")
+# The admin console's own pseudo-database: its pool is diagnose's probe, not the app's.
+PGBOUNCER_ADMIN_DATABASE = "pgbouncer"
+PGBOUNCER_COUNTS = ("cl_active", "cl_waiting", "sv_active", "sv_idle", "sv_used", "sv_tested", "sv_login")
+# What psql says when nothing listens on PgBouncer's socket, or nothing answers on it in time.
+PGBOUNCER_DOWN_SIGNS = ("no such file or directory", "connection refused", "timeout expired")
 
 
 def size_to_bytes(size: Any) -> int:
@@ -397,6 +405,62 @@ def parse_redis_info(text: str) -> dict[str, str]:
     return info
 
 
+# PgBouncer
+
+
+def parse_pgbouncer_show(text: str) -> dict[str, list[dict[str, str]]]:
+    """psql --csv output of SHOW commands, each table after a ``[name]`` line: {name: rows}."""
+    sections: dict[str, list[str]] = {}
+    lines: list[str] | None = None
+    for line in text.splitlines():
+        marker = PGBOUNCER_SECTION_RE.match(line.strip())
+        if marker:
+            lines = sections.setdefault(marker.group("name"), [])
+        elif lines is not None and line.strip():
+            lines.append(line)
+    return {name: list(csv.DictReader(rows)) for name, rows in sections.items()}
+
+
+def _count(row: Mapping[str, Any], key: str) -> int:
+    try:
+        return int(row.get(key) or 0)
+    except ValueError:
+        return 0
+
+
+def pgbouncer_pools(text: str) -> list[dict[str, Any]] | None:
+    """Each pool of SHOW POOLS but the admin console's, with its database's sizes from SHOW DATABASES.
+
+    ``maxwait`` is the seconds the oldest waiting client has waited (PgBouncer's maxwait and maxwait_us
+    together); ``pool_size`` and ``reserve_pool`` are the server connections the pool may open, and
+    ``max_db_connections`` caps every pool of the database together (0: no cap). None when the text
+    holds no SHOW POOLS table: psql did not get one.
+    """
+    tables = parse_pgbouncer_show(text)
+    if "pools" not in tables:
+        return None
+    databases = {row.get("name"): row for row in tables.get("databases", [])}
+    pools = []
+    for row in tables["pools"]:
+        name = row.get("database") or ""
+        if name == PGBOUNCER_ADMIN_DATABASE:
+            continue
+        database = databases.get(name, {})
+        pools.append(
+            {
+                "database": name,
+                "user": row.get("user") or "",
+                "pool_mode": row.get("pool_mode") or database.get("pool_mode") or "",
+                **{key: _count(row, key) for key in PGBOUNCER_COUNTS},
+                "maxwait": _count(row, "maxwait") + _count(row, "maxwait_us") / 1_000_000,
+                "pool_size": _count(database, "pool_size") if database else None,
+                "reserve_pool": _count(database, "reserve_pool") if database else None,
+                "max_db_connections": _count(database, "max_connections") if database else None,
+            }
+        )
+    return pools
+
+
 # Everything together: the results diagnose's tasks registered, as the facts diagnose_findings reads.
 
 
@@ -518,6 +582,28 @@ def collect_postgres(raw: Mapping[str, Any]) -> dict[str, Any] | None:
     return {"ok": True, **data}
 
 
+def collect_pgbouncer(raw: Mapping[str, Any], app: Mapping[str, Any]) -> dict[str, Any] | None:
+    """PgBouncer's pools as its admin console showed them; None when PgBouncer is off (probe skipped).
+
+    ``down`` tells PgBouncer not answering (nothing on its socket, no answer in time, its host
+    unreachable) from a console that answered but could not be read.
+    """
+    result = raw.get("pgbouncer") or {}
+    if not _ran(result):
+        return None
+    where = {"host": app.get("db_host"), "max_wait": app.get("pgbouncer_max_wait")}
+    if result.get("rc") == 124:
+        return {"ok": False, "down": True, "error": "no answer (timeout)", **where}
+    if result.get("rc") != 0:
+        said = _error(result)
+        down = bool(result.get("unreachable")) or any(sign in said.lower() for sign in PGBOUNCER_DOWN_SIGNS)
+        return {"ok": False, "down": down, "error": said, **where}
+    pools = pgbouncer_pools(str(result.get("stdout", "")))
+    if pools is None:
+        return {"ok": False, "down": False, "error": "psql printed no SHOW POOLS table", **where}
+    return {"ok": True, "pools": pools, **where}
+
+
 def collect_stuck(raw: Mapping[str, Any]) -> list[dict[str, Any]]:
     checks = []
     for result in (raw.get("stuck") or {}).get("results", []):
@@ -564,7 +650,7 @@ def diagnose_facts(raw: Any, app: Any) -> dict[str, Any]:
     """The facts of one host: from what diagnose's tasks registered (raw) and the app model (app).
 
     raw holds the results of the app_state, app_listeners and deploy_lock modules (state, listeners, lock),
-    the health requests (health), and the psql and redis-cli commands (postgres, stuck, redis).
+    the health requests (health), and the psql and redis-cli commands (postgres, pgbouncer, stuck, redis).
     """
     if not isinstance(raw, Mapping) or not isinstance(app, Mapping):
         raise AnsibleFilterError("diagnose_facts expects the registered results and the app model, as dicts.")
@@ -589,6 +675,7 @@ def diagnose_facts(raw: Any, app: Any) -> dict[str, Any]:
         "env": collect_env(state, app),
         "nginx": collect_nginx(state, app),
         "postgres": collect_postgres(raw),
+        "pgbouncer": collect_pgbouncer(raw, app),
         "redis": collect_redis(raw),
         "disk": collect_disk(state),
         "lock": collect_lock(raw),

@@ -12,15 +12,18 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
-from shipshape_playbook import PROJECT, StartedPlaybook, run_playbook
+from shipshape_playbook import PROJECT, StartedPlaybook, run_diagnose, run_playbook
 from shipshape_testing import app_model, lock_json, molecule_hosts, run_ok
 
 testinfra_hosts = molecule_hosts("web")
 APP = app_model()
 ROOT = APP["app_root"]
 SAMPLE = PROJECT / "examples/app"
+FILES = Path(__file__).resolve().parents[1] / "files"
+REPORTS = Path(tempfile.mkdtemp(prefix="shipshape-deploy-reports-"))
 BROKEN_HEALTH = """
 export async function GET() {
   return Response.json({ status: 'broken' }, { status: 503 });
@@ -118,6 +121,79 @@ def test_the_app_runs_through_pgbouncer_and_migrates_on_its_session_database(hos
     # And the app's health check, which queries the database, passes through it.
     code, body = health(host)
     assert code == 200 and body["checks"]["database"] == "ok", body
+
+
+def diagnose(label: str) -> dict[str, Any]:
+    """Run diagnose.yml; this host's JSON report."""
+    return json.loads(run_diagnose(REPORTS, label).read_text())
+
+
+def pgbouncer_pool(host, database: str) -> dict[str, str]:
+    """The app role's pool of a PgBouncer database, from its admin console as diagnose reads it."""
+    show = "psql -X --csv -h /var/run/postgresql -p 6432 -U pgbouncer -d pgbouncer -c 'SHOW POOLS'"
+    header, *rows = run_ok(host, f"runuser -u postgres -- {show}").splitlines()
+    pools = [dict(zip(header.split(","), row.split(","), strict=True)) for row in rows]
+    return next(p for p in pools if p["database"] == database and p["user"] == APP["app_name"])
+
+
+def pgbouncer_i3(report: dict[str, Any]) -> list[dict[str, Any]]:
+    return [f for f in report["findings"] if f["id"] == "I3" and "wait in PgBouncer" in f["title"]]
+
+
+def test_diagnose_sees_clients_queued_inside_pgbouncer(host):
+    """pg_stat_activity cannot see clients waiting inside PgBouncer: diagnose reads its pools."""
+    name = APP["app_name"]
+    idle = diagnose("pgbouncer-idle")
+    pools = {(p["database"], p["user"]) for p in idle["facts"]["pgbouncer"]["pools"]}
+    assert idle["facts"]["pgbouncer"]["ok"] and (name, name) in pools, idle["facts"]["pgbouncer"]
+    assert not pgbouncer_i3(idle), idle["findings"]
+
+    # More clients than the pool holds (default_pool_size 20 + reserve_pool 5), as the app role.
+    unit = f"pgbouncer-queue-{time.time_ns()}"
+    script = (FILES / "pgbouncer_queue.py").read_text()
+    subprocess.run(
+        ["podman", "exec", "-i", host.backend.name, "sh", "-c", "cat > /tmp/pgbouncer_queue.py"],
+        input=script,
+        text=True,
+        check=True,
+    )
+    run_ok(
+        host,
+        f"systemd-run --unit={unit} --uid={APP['app_user']} -p EnvironmentFile={ROOT}/shared/env/web.env "
+        "-p RuntimeMaxSec=60 python3 /tmp/pgbouncer_queue.py 40 40",
+    )
+    try:
+        wait_until(lambda: int(pgbouncer_pool(host, name)["cl_waiting"]) > 0, "clients to queue", 20)
+        loaded = diagnose("pgbouncer-queued")
+    finally:
+        host.run(f"systemctl stop {unit}")
+        # The backends PgBouncer was sleeping on end with their clients, not 40 s later.
+        sql = (
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            f"WHERE usename = '{name}' AND query LIKE 'SELECT pg_sleep(%'"
+        )
+        host.run(f"runuser -u postgres -- psql -XAtq -c {shlex.quote(sql)}")
+    found = pgbouncer_i3(loaded)
+    assert [f["severity"] for f in found] in (["warning"], ["critical"]), loaded["findings"]
+    assert f"pool {name}/{name}" in found[0]["title"], found
+    line = next(e for e in found[0]["evidence"] if e.startswith(f"pool {name}/{name} "))
+    assert "0 waiting" not in line and "of pool_size 20 + reserve_pool 5" in line, line
+    wait_until(lambda: health(host)[0] == 200, "the app to get its connections back", 30)
+
+
+def test_diagnose_names_pgbouncer_down_without_failing(host):
+    run_ok(host, "systemctl stop pgbouncer")
+    try:
+        report = diagnose("pgbouncer-down")
+    finally:
+        run_ok(host, "systemctl start pgbouncer")
+    h1 = [f for f in report["findings"] if f["id"] == "H1" and f["severity"] == "critical"]
+    assert [f["title"] for f in h1] == [
+        "PgBouncer does not answer: the app cannot reach PostgreSQL through it"
+    ]
+    assert ".s.PGSQL.6432" in h1[0]["evidence"][0], h1
+    assert report["facts"]["pgbouncer"]["ok"] is False
+    wait_until(lambda: health(host)[0] == 200, "the app to reach PostgreSQL through PgBouncer again", 30)
 
 
 def test_no_node_process_runs_as_root(host):

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
-from shipshape_playbook import PROJECT, PlaybookRun, run_playbook
+from shipshape_playbook import PROJECT, PlaybookRun, run_diagnose, run_playbook
 from shipshape_testing import app_model, lock_json, molecule_hosts, run_ok
 
 testinfra_hosts = molecule_hosts("web")
@@ -84,14 +84,7 @@ def every_program_runs(host) -> bool:
 
 def diagnose(host, drill: str) -> list[dict[str, Any]]:
     """Run diagnose.yml; the findings of this host's JSON report."""
-    run = run_playbook(
-        "diagnose.yml", "-e", f"diagnose_report_dir={REPORTS}", "-e", f"diagnose_report_label={drill}"
-    )
-    assert run.ok, run.output[-4000:]
-    assert run.recap_changed() == 0, "diagnose changed something"
-    reports = sorted(REPORTS.glob(f"*-{drill}.json"))
-    assert reports, f"no JSON report in {REPORTS}"
-    return read_findings(reports[-1], drill)
+    return read_findings(run_diagnose(REPORTS, drill), drill)
 
 
 def read_findings(path: Path, drill: str) -> list[dict[str, Any]]:

@@ -543,3 +543,84 @@ def test_stuck_records_are_counted_by_the_check_not_by_the_rows_shown():
     found = diagnose_findings(facts, OPTIONS)
     assert [f["title"] for f in found] == ["183 record(s) found by 'campaigns stuck in SENDING'"]
     assert found[0]["evidence"][-1] == "... and 173 more"
+
+
+def pool(database: str = "shop", waiting: int = 0, maxwait: float = 0.0, mode: str = "transaction") -> dict:
+    return {
+        "database": database,
+        "user": "shop",
+        "pool_mode": mode,
+        "cl_active": 2,
+        "cl_waiting": waiting,
+        "sv_active": 2,
+        "sv_idle": 0,
+        "sv_used": 0,
+        "sv_tested": 0,
+        "sv_login": 0,
+        "maxwait": maxwait,
+        "pool_size": 2,
+        "reserve_pool": 0,
+        "max_db_connections": 2,
+    }
+
+
+def with_pgbouncer(*pools: dict, max_wait: int | None = 5) -> dict[str, Any]:
+    facts = healthy()
+    facts["pgbouncer"] = {"ok": True, "host": "db1", "max_wait": max_wait, "pools": list(pools)}
+    return facts
+
+
+@pytest.mark.parametrize(
+    ("pools", "max_wait", "expected"),
+    [
+        ([pool(waiting=8, maxwait=12.5), pool("shop_session", mode="session")], 5, [("I3", "critical")]),
+        ([pool(waiting=3, maxwait=0.4), pool("shop_session", mode="session")], 5, [("I3", "warning")]),
+        ([pool("shop_session", waiting=1, maxwait=2.0, mode="session")], 0, [("I3", "critical")]),
+        ([pool(waiting=1, maxwait=2.0)], None, [("I3", "warning")]),
+        ([pool(), pool("shop_session", mode="session")], 5, []),
+        ([], 5, []),
+    ],
+    ids=[
+        "waiting long",
+        "waiting briefly",
+        "any wait critical",
+        "default threshold",
+        "none waiting",
+        "no pool",
+    ],
+)
+def test_clients_waiting_in_pgbouncer_are_i3_on_their_pool(pools, max_wait, expected):
+    found = diagnose_findings(with_pgbouncer(*pools, max_wait=max_wait), OPTIONS)
+    assert [(f["id"], f["severity"]) for f in found] == expected
+    for item in found:
+        waiting = next(p for p in pools if p["cl_waiting"])
+        assert f"pool {waiting['database']}/shop" in item["title"]
+        assert any(
+            line.startswith(f"pool {waiting['database']}/shop") and f"{waiting['cl_waiting']} waiting" in line
+            for line in item["evidence"]
+        )
+        assert "pool_size 2 + reserve_pool 0, max_db_connections 2" in item["evidence"][0]
+        assert "playbooks/bootstrap.yml --limit db1" in item["fix"]
+
+
+@pytest.mark.parametrize(
+    ("bouncer", "expected"),
+    [
+        ({"ok": False, "down": True, "error": "No such file or directory"}, ("H1", "critical")),
+        ({"ok": False, "down": False, "error": "psql printed no SHOW POOLS table"}, ("H1", "warning")),
+    ],
+    ids=["pgbouncer down", "pools unreadable"],
+)
+def test_pgbouncer_that_does_not_answer_is_h1(bouncer, expected):
+    facts = healthy()
+    facts["pgbouncer"] = {"host": "db1", "max_wait": 5, **bouncer}
+    found = diagnose_findings(facts, OPTIONS)
+    assert [(f["id"], f["severity"]) for f in found] == [expected]
+    assert found[0]["evidence"] == [bouncer["error"]]
+    assert "On db1: systemctl status pgbouncer" in found[0]["fix"]
+
+
+def test_pgbouncer_off_changes_nothing():
+    facts = healthy()
+    facts["pgbouncer"] = None
+    assert diagnose_findings(facts, OPTIONS) == []

@@ -392,3 +392,106 @@ def test_a_service_host_that_cannot_be_reached_is_a_service_that_does_not_answer
     assert "unreachable" in facts["stuck"][0]["error"]
     found = {(f["id"], f["severity"]) for f in diagnose_findings(facts, {})}
     assert {("H1", "critical"), ("H2", "critical")} <= found and not {f[0] for f in found} & {"I11"}
+
+
+# What diagnose's PgBouncer probe prints (psql --csv, PgBouncer 1.18): the app's pool with clients
+# queued behind its 2 server connections, the session-mode pool idle, the admin console's own pool.
+POOLS_HEADER = (
+    "database,user,cl_active,cl_waiting,cl_active_cancel_req,cl_waiting_cancel_req,sv_active,"
+    "sv_active_cancel,sv_being_canceled,sv_idle,sv_used,sv_tested,sv_login,maxwait,maxwait_us,pool_mode"
+)
+DATABASES_HEADER = (
+    "name,host,port,database,force_user,pool_size,min_pool_size,reserve_pool,pool_mode,max_connections,"
+    "current_connections,paused,disabled"
+)
+
+
+def pgbouncer_output(shop_pool: str) -> str:
+    return "\n".join(
+        [
+            "[pools]",
+            POOLS_HEADER,
+            shop_pool,
+            "shop_session,shop,0,0,0,0,0,0,0,1,0,0,0,0,0,session",
+            "pgbouncer,pgbouncer,1,0,0,0,0,0,0,0,0,0,0,0,0,statement",
+            "[databases]",
+            DATABASES_HEADER,
+            "pgbouncer,,6432,pgbouncer,pgbouncer,2,0,0,statement,0,0,0,0",
+            "shop,127.0.0.1,5432,shop,,2,0,0,,2,2,0,0",
+            "shop_session,127.0.0.1,5432,shop,,2,0,0,session,0,1,0,0",
+            "",
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("result", "expected"),
+    [
+        (
+            {"rc": 0, "stdout": pgbouncer_output("shop,shop,2,8,0,0,2,0,0,0,0,0,0,12,500000,transaction")},
+            {"cl_active": 2, "cl_waiting": 8, "sv_active": 2, "maxwait": 12.5},
+        ),
+        (
+            {"rc": 0, "stdout": pgbouncer_output("shop,shop,3,0,0,0,1,0,0,1,0,0,0,0,0,transaction")},
+            {"cl_active": 3, "cl_waiting": 0, "sv_active": 1, "sv_idle": 1, "maxwait": 0.0},
+        ),
+    ],
+    ids=["clients waiting", "none waiting"],
+)
+def test_pgbouncer_pools_with_their_database_sizes(result, expected):
+    facts = diagnose_facts({**raw_results(), "pgbouncer": result}, {**APP, "db_host": "db1"})
+    bouncer = facts["pgbouncer"]
+    assert bouncer["ok"] and bouncer["host"] == "db1"
+    # The admin console's own pool is diagnose's probe, not the app's.
+    assert [(p["database"], p["user"]) for p in bouncer["pools"]] == [
+        ("shop", "shop"),
+        ("shop_session", "shop"),
+    ]
+    shop = bouncer["pools"][0]
+    assert {key: shop[key] for key in expected} == expected
+    assert (shop["pool_size"], shop["reserve_pool"], shop["max_db_connections"]) == (2, 0, 2)
+    assert shop["pool_mode"] == "transaction" and bouncer["pools"][1]["pool_mode"] == "session"
+
+
+@pytest.mark.parametrize(
+    ("result", "expected"),
+    [
+        (
+            {
+                "rc": 2,
+                "stdout": "",
+                "stderr": 'psql: error: connection to server on socket "/var/run/postgresql/.s.PGSQL.6432" '
+                "failed: No such file or directory",
+            },
+            {"ok": False, "down": True},
+        ),
+        (
+            {"rc": 124, "stdout": "", "stderr": ""},
+            {"ok": False, "down": True, "error": "no answer (timeout)"},
+        ),
+        ({"unreachable": True, "msg": "Failed to connect to the host via ssh"}, {"ok": False, "down": True}),
+        (
+            {"rc": 2, "stdout": "", "stderr": 'psql: error: FATAL:  no such user: "pgbouncer"'},
+            {"ok": False, "down": False},
+        ),
+        ({"rc": 0, "stdout": "", "stderr": ""}, {"ok": False, "down": False}),
+        ({"rc": 0, "stdout": "[pools]\n[databases]\n", "stderr": ""}, {"ok": True, "pools": []}),
+    ],
+    ids=[
+        "pgbouncer down",
+        "no answer in time",
+        "db host unreachable",
+        "login refused",
+        "empty output",
+        "no pool",
+    ],
+)
+def test_pgbouncer_that_does_not_answer_or_shows_nothing(result, expected):
+    bouncer = diagnose_facts({**raw_results(), "pgbouncer": result}, APP)["pgbouncer"]
+    assert {key: bouncer.get(key) for key in expected} == expected
+    assert bouncer["ok"] or bouncer["error"]
+
+
+def test_pgbouncer_off_is_absent():
+    assert diagnose_facts({**raw_results(), "pgbouncer": {"skipped": True}}, APP)["pgbouncer"] is None
+    assert diagnose_facts(raw_results(), APP)["pgbouncer"] is None
