@@ -23,7 +23,7 @@ import pytest
 import testinfra
 import yaml
 from shipshape_playbook import run_playbook
-from shipshape_testing import app_model, curl, json_of, molecule_hosts, run_ok
+from shipshape_testing import app_model, curl, json_of, molecule_hosts, run_ok, run_with_secrets
 
 APP = app_model()
 HOSTS = {group: molecule_hosts(group)[0].removeprefix("podman://") for group in ("web", "db", "redis")}
@@ -108,9 +108,11 @@ def as_postgres(sql: str) -> list[str]:
 
 def redis_clients() -> list[dict[str, str]]:
     """Redis's CLIENT LIST, asked on the redis host (over loopback), one dict per connection."""
-    password = shlex.quote(demo_secret("vault_app_redis_password"))
-    out = run_ok(on("redis"), f"REDISCLI_AUTH={password} redis-cli -h 127.0.0.1 CLIENT LIST")
-    return [dict(field.split("=", 1) for field in line.split() if "=" in field) for line in out.splitlines()]
+    password = demo_secret("vault_app_redis_password")
+    result = run_with_secrets(on("redis"), "redis-cli -h 127.0.0.1 CLIENT LIST", REDISCLI_AUTH=password)
+    assert result.rc == 0, result.stderr
+    lines = result.stdout.splitlines()
+    return [dict(field.split("=", 1) for field in line.split() if "=" in field) for line in lines]
 
 
 def host_part(address_port: str) -> str:
@@ -118,11 +120,10 @@ def host_part(address_port: str) -> str:
 
 
 def test_app_host_logs_in_to_postgresql(host):
-    password = shlex.quote(demo_secret("vault_app_db_password"))
     name = APP["app_name"]
-    psql = f"psql -XAt -h {ADDRESSES['db']} -U {name} -d {name} -c 'SELECT 1'"
-    out = run_ok(host, f"PGPASSWORD={password} PGCONNECT_TIMEOUT=5 {psql}")
-    assert out.strip() == "1"
+    psql = f"PGCONNECT_TIMEOUT=5 psql -XAt -h {ADDRESSES['db']} -U {name} -d {name} -c 'SELECT 1'"
+    result = run_with_secrets(host, psql, PGPASSWORD=demo_secret("vault_app_db_password"))
+    assert (result.rc, result.stdout.strip()) == (0, "1"), result.stderr
 
 
 def test_app_host_talks_to_redis():
