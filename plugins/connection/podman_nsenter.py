@@ -45,11 +45,15 @@ DOCUMENTATION = """
       - connection_pipelining
     options:
       remote_addr:
-        description: The name or id of the container.
+        description:
+          - The name or id of the container.
+          - Of the variables, the last one set wins. C(inventory_hostname) comes first, as in the ssh
+            connection, because under C(delegate_to) it stays the name of the task's own host while Ansible
+            sets C(ansible_host) to the delegated host's name.
         default: inventory_hostname
         vars:
-          - name: ansible_host
           - name: inventory_hostname
+          - name: ansible_host
           - name: ansible_podman_host
       remote_user:
         description: Must be root or unset; use become for other users.

@@ -90,3 +90,19 @@ def test_a_remote_user_other_than_root_is_refused(connection):
     connection.set_options(direct={"remote_addr": "web1", "remote_user": "deploy"})
     with pytest.raises(AnsibleError, match="not as deploy: use become"):
         connection._connect()
+
+
+@pytest.mark.parametrize(
+    ("variables", "container"),
+    [
+        ({"inventory_hostname": "web1"}, "web1"),
+        # delegate_to: Ansible keeps inventory_hostname, the task's own host, and sets ansible_host
+        # to the delegated host's name.
+        ({"inventory_hostname": "web1", "ansible_host": "db1"}, "db1"),
+        ({"inventory_hostname": "web1", "ansible_host": "db1", "ansible_podman_host": "db1-ctr"}, "db1-ctr"),
+    ],
+)
+def test_the_container_is_the_delegated_host_under_delegate_to(loader, variables, container):
+    conn = connection_loader.get("podman_nsenter", PlayContext())
+    conn.set_options(var_options=variables)
+    assert conn.get_option("remote_addr") == container
