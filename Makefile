@@ -16,8 +16,10 @@ export PATH            := $(BIN):$(PATH)
 export NO_COLOR := 1
 export PY_COLORS := 0
 export ANSIBLE_NOCOLOR := 1
-# The test image is tagged by a hash of its recipe; scenarios read this variable.
+# The test images are tagged by a hash of their recipe; scenarios read these variables: Debian 12
+# for every scenario but bootstrap, which runs on Debian 13.
 export SHIPSHAPE_TEST_IMAGE = $(shell molecule/image/build.sh --print-tag)
+export SHIPSHAPE_TEST_IMAGE_DEBIAN13 = $(shell molecule/image/build.sh --print-tag trixie)
 
 # Molecule scenarios `make test` runs, longest first so the short ones fill in beside them,
 # and how many at once (each boots systemd hosts). Every scenario directory must be listed.
@@ -62,8 +64,8 @@ $(VENV)/.installed: pyproject.toml
 venv: deps $(VENV)/.installed ## Create the Python toolchain in .venv (rebuilt when pyproject.toml changes)
 
 .PHONY: image
-image: deps ## Build the test-host image (once per recipe hash)
-	molecule/image/build.sh
+image: deps ## Build the test-host images, Debian 12 and 13 (once per recipe hash)
+	molecule/image/build.sh & bookworm=$$!; molecule/image/build.sh trixie; wait $$bookworm
 
 .PHONY: lint
 lint: venv ## yamllint, ansible-lint (production profile), ruff, docs/variables.md up to date

@@ -1,23 +1,39 @@
 #!/usr/bin/env bash
-# Build the Debian 12 test-host image from Debian packages and import it into podman.
+# Build a Debian test-host image from Debian packages and import it into podman: Debian 12
+# (bookworm), which the scenarios run on, or Debian 13 (trixie), which the bootstrap scenario
+# runs on.
 #
 # No image registry can be reached from where shipshape is developed, so the image is
 # made with debootstrap. It is tagged with a hash of its own recipe (this script and the
-# two package lists): it is built once, and rebuilt only when the recipe changes.
+# two package lists, and the release): it is built once, and rebuilt only when the recipe changes.
 #
-# Usage: molecule/image/build.sh [--print-tag]
+# Usage: molecule/image/build.sh [--print-tag] [bookworm|trixie]
 #   --print-tag   print the image reference for the current recipe and exit
+#   bookworm      Debian 12, the default; trixie: Debian 13
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-name=localhost/shipshape-debian12
+print_tag=false
+suite=bookworm
+for arg in "$@"; do
+  case $arg in
+    --print-tag) print_tag=true ;;
+    bookworm | trixie) suite=$arg ;;
+    *) echo "usage: $0 [--print-tag] [bookworm|trixie]" >&2; exit 2 ;;
+  esac
+done
+case $suite in
+  bookworm) name=localhost/shipshape-debian12 ;;
+  trixie) name=localhost/shipshape-debian13 ;;
+esac
 mirror=${SHIPSHAPE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 security_mirror=${SHIPSHAPE_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 
-recipe_hash=$(cat "$here/build.sh" "$here/packages.txt" "$here/cache-packages.txt" | sha256sum | cut -c1-12)
+recipe_hash=$({ cat "$here/build.sh" "$here/packages.txt" "$here/cache-packages.txt"; echo "$suite"; } \
+  | sha256sum | cut -c1-12)
 tag="$name:$recipe_hash"
 
-if [[ "${1:-}" == "--print-tag" ]]; then
+if $print_tag; then
   echo "$tag"
   exit 0
 fi
@@ -39,17 +55,17 @@ trap cleanup EXIT
 rootfs="$workdir/rootfs"
 started=$(date +%s)
 
-echo "building test image $tag (debootstrap bookworm minbase)"
+echo "building test image $tag (debootstrap $suite minbase)"
 debootstrap --variant=minbase --include="$(read_list "$here/packages.txt" | tr ' ' ',' | sed 's/,$//')" \
-  bookworm "$rootfs" "$mirror" >"$workdir/debootstrap.log" 2>&1 || {
+  "$suite" "$rootfs" "$mirror" >"$workdir/debootstrap.log" 2>&1 || {
   tail -n 40 "$workdir/debootstrap.log"
   exit 1
 }
 
 cat >"$rootfs/etc/apt/sources.list" <<EOF
-deb $mirror bookworm main
-deb $mirror bookworm-updates main
-deb $security_mirror bookworm-security main
+deb $mirror $suite main
+deb $mirror $suite-updates main
+deb $security_mirror $suite-security main
 EOF
 
 # Fill the apt lists and cache so that scenarios install packages for real without

@@ -63,8 +63,8 @@ ADDRESSES = {role: private_address(name) for role, name in HOSTS.items()}
 # Runs on a test host: connect to HOST:PORT, send DATA, print "accepted <what came back>",
 # "dropped" (no answer: a firewall) or "refused" (nothing listens, nothing filters).
 PROBE = r"""
-import socket, sys
-host, port, data = sys.argv[1], int(sys.argv[2]), sys.argv[3].replace("\\r\\n", "\r\n")
+import os, socket, sys
+host, port, data = sys.argv[1], int(sys.argv[2]), os.environ["PROBE_DATA"].replace("\\r\\n", "\r\n")
 try:
     conn = socket.create_connection((host, port), timeout=3)
 except socket.timeout:
@@ -85,10 +85,14 @@ else:
 
 
 def probe(source: str, target: str, port: int, data: str = "") -> str:
-    """What a connection from one test host to another's private address gets (names as in HOSTS)."""
+    """What a connection from one test host to another's private address gets (names as in HOSTS).
+
+    What it sends may hold a password (AUTH): it goes to the host on stdin (run_with_secrets)."""
     on = testinfra.get_host(f"podman://{HOSTS[source]}")
-    args = " ".join(shlex.quote(arg) for arg in (ADDRESSES[target], str(port), data))
-    return run_ok(on, f"python3 -c {shlex.quote(PROBE)} {args}").strip()
+    command = f"python3 -c {shlex.quote(PROBE)} {shlex.quote(ADDRESSES[target])} {port}"
+    result = run_with_secrets(on, command, PROBE_DATA=data)
+    assert result.rc == 0, f"{command!r} exited {result.rc}: {result.stdout}{result.stderr}"
+    return result.stdout.strip()
 
 
 def demo_secret(name: str) -> str:

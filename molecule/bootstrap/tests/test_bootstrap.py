@@ -129,7 +129,21 @@ def test_unattended_upgrades_take_security_updates_only(host):
     assert host.service("apt-daily-upgrade.timer").is_enabled
 
 
-@pytest.mark.parametrize("service", ["nginx", "supervisor", "postgresql@15-main", "redis-server"])
+# This scenario's host runs Debian 13 (the others run Debian 12), and the PostgreSQL it packages,
+# which postgresql_version defaults to there.
+DEBIAN_RELEASE = "13"
+POSTGRESQL_VERSION = "17"
+
+
+def test_the_host_is_debian_13_and_runs_the_postgresql_it_packages(host):
+    assert run_ok(host, "cat /etc/debian_version").split(".")[0] == DEBIAN_RELEASE
+    cluster = run_ok(host, "pg_lsclusters --no-header").split()[:4]
+    assert cluster == [POSTGRESQL_VERSION, "main", "5432", "online"]
+
+
+@pytest.mark.parametrize(
+    "service", ["nginx", "supervisor", f"postgresql@{POSTGRESQL_VERSION}-main", "redis-server"]
+)
 def test_every_service_runs_and_starts_at_boot(host, service):
     assert host.service(service).is_running
     assert host.service(service).is_enabled
