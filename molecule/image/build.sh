@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build a Debian test-host image from Debian packages and import it into podman: Debian 12
-# (bookworm), which the scenarios run on, or Debian 13 (trixie), which the bootstrap scenario
-# runs on.
+# (bookworm), which most scenarios run on, or Debian 13 (trixie), which the bootstrap and nginx
+# scenarios run on.
 #
 # No image registry can be reached from where shipshape is developed, so the image is
 # made with debootstrap. It is tagged with a hash of its own recipe (this script and the

@@ -129,8 +129,8 @@ def test_unattended_upgrades_take_security_updates_only(host):
     assert host.service("apt-daily-upgrade.timer").is_enabled
 
 
-# This scenario's host runs Debian 13 (the others run Debian 12), and the PostgreSQL it packages,
-# which postgresql_version defaults to there.
+# This scenario's host runs Debian 13 (as nginx's does; the others run Debian 12), and the
+# PostgreSQL it packages, which postgresql_version defaults to there.
 DEBIAN_RELEASE = "13"
 POSTGRESQL_VERSION = "17"
 
