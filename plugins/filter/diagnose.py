@@ -658,8 +658,8 @@ def pgbouncer_findings(facts: Mapping[str, Any], options: Mapping[str, Any]) -> 
                     "critical",
                     "PgBouncer does not answer: the app cannot reach PostgreSQL through it",
                     [str(bouncer.get("error") or "psql to PgBouncer's admin console failed")],
-                    f"{look} Then systemctl restart pgbouncer there (recover.yml restarts PostgreSQL, not "
-                    "PgBouncer); bootstrap.yml re-renders a broken configuration.",
+                    f"{look} {_recover(options)} restarts it (after PostgreSQL, when that does not answer "
+                    "either); bootstrap.yml re-renders a broken configuration.",
                 )
             ]
         return [
