@@ -33,7 +33,8 @@ def _register_module_utils(directory: Path) -> None:
 
 
 _register_module_utils(PLUGINS / "module_utils")
-for _directory in (PLUGINS / "modules", PLUGINS / "filter"):
+# The project's scripts (scripts/*.py) are tested here too, imported by name.
+for _directory in (PLUGINS / "modules", PLUGINS / "filter", PLUGINS.parent / "scripts"):
     if str(_directory) not in sys.path:
         sys.path.insert(0, str(_directory))
 

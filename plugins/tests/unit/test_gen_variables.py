@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
+import gen_variables as gen
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "gen_variables.py"
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gen_variables", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gen_variables"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-gen = _load()
+SCRIPT = Path(gen.__file__).resolve()
 
 SPEC = """
 argument_specs:

@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Refuse a bool variable read without `| bool` in the roles and playbooks (make lint).
+
+A variable the argument specs declare `type: bool` is a bool only when it comes from YAML.
+From `-e name=false` or an INI inventory it is the string "false", and:
+
+- a `when:` on it fails on ansible-core 2.19 ("Conditional result (True) was derived from
+  value of type 'str'"), so the documented `-e recover_rebuild=true` would stop the play;
+- a Jinja `x if name else y` takes the non-empty string as true, so `false` turns the
+  setting on (PasswordAuthentication yes, an IPv6 listener).
+
+Role argument validation accepts "false" for a bool and leaves the variable a string, and
+set_fact cannot replace an extra var, so every read goes through the bool filter instead:
+`name | bool`, or `name | default(x) | bool`. `name is defined` is not a read.
+
+Where it looks: every Jinja expression ({{ }} and {% %}) in roles/ and playbooks/, and the
+whole text of when, that, failed_when, changed_when and until, which Ansible reads as
+expressions. String literals inside an expression are not code and are skipped.
+
+    .venv/bin/python scripts/check_bool_vars.py    exit 1, naming file, line and variable
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import yaml
+
+PROJECT = Path(__file__).resolve().parents[1]
+CONDITION_KEYS = frozenset({"when", "that", "failed_when", "changed_when", "until"})
+JINJA_SEGMENT = re.compile(r"{{(.*?)}}|{%(.*?)%}", re.DOTALL)
+STRING_LITERAL = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", re.DOTALL)
+# What may follow a bool variable: the bool filter (after a default), or a definedness test.
+READ_AS_BOOL = re.compile(r"\s*(?:\|\s*default\([^()]*\)\s*)?\|\s*bool\b|\s+is\s+(?:not\s+)?defined\b")
+
+
+def bool_variables(project: Path = PROJECT) -> set[str]:
+    """The top-level options of every role's argument specs that are `type: bool`."""
+    names: set[str] = set()
+    for spec_file in sorted(project.glob("roles/*/meta/argument_specs.yml")):
+        specs = yaml.safe_load(spec_file.read_text()) or {}
+        for entry_point in (specs.get("argument_specs") or {}).values():
+            for name, option in (entry_point.get("options") or {}).items():
+                if (option or {}).get("type") == "bool":
+                    names.add(name)
+    return names
+
+
+def expressions_in_template(text: str, first_line: int = 1) -> Iterator[tuple[int, str]]:
+    """(line, expression) for each {{ }} and {% %} in a text."""
+    for match in JINJA_SEGMENT.finditer(text):
+        yield first_line + text.count("\n", 0, match.start()), match.group(1) or match.group(2) or ""
+
+
+def _scalars(node: yaml.Node, in_condition: bool = False) -> Iterator[tuple[yaml.ScalarNode, bool]]:
+    if isinstance(node, yaml.ScalarNode):
+        yield node, in_condition
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            yield from _scalars(item, in_condition)
+    elif isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            yield from _scalars(
+                value, in_condition or (isinstance(key, yaml.ScalarNode) and key.value in CONDITION_KEYS)
+            )
+
+
+def expressions_in_yaml(text: str) -> Iterator[tuple[int, str]]:
+    """(line, expression) for each condition and each Jinja expression of a YAML file."""
+    for document in yaml.compose_all(text, Loader=yaml.SafeLoader):
+        if document is None:
+            continue
+        for scalar, in_condition in _scalars(document):
+            if not isinstance(scalar.value, str):
+                continue
+            line = scalar.start_mark.line + 1
+            if in_condition and not JINJA_SEGMENT.search(scalar.value):
+                yield line, scalar.value
+            else:
+                yield from expressions_in_template(scalar.value, line)
+
+
+def unfiltered_reads(expression: str, names: Iterable[str]) -> list[str]:
+    """The names an expression reads without the bool filter, in order of appearance."""
+    code = STRING_LITERAL.sub("''", expression)
+    found = []
+    for name in names:
+        for match in re.finditer(rf"(?<!\w){re.escape(name)}\b", code):
+            if not READ_AS_BOOL.match(code, match.end()):
+                found.append((match.start(), name))
+    return [name for _, name in sorted(found)]
+
+
+def files_to_check(project: Path = PROJECT) -> Iterator[Path]:
+    for pattern in ("roles/**/*.yml", "playbooks/**/*.yml", "roles/**/*.j2"):
+        for path in sorted(project.glob(pattern)):
+            # The specs define the variables; their texts are no expressions.
+            if path.parts[-2:] == ("meta", "argument_specs.yml"):
+                continue
+            yield path
+
+
+def problems(project: Path = PROJECT) -> list[str]:
+    names = sorted(bool_variables(project))
+    found = []
+    for path in files_to_check(project):
+        text = path.read_text()
+        expressions = expressions_in_template(text) if path.suffix == ".j2" else expressions_in_yaml(text)
+        for line, expression in expressions:
+            for name in unfiltered_reads(expression, names):
+                found.append(
+                    f"{path.relative_to(project)}:{line}: {name} is a bool variable: read it as "
+                    f"'{name} | bool' (from -e {name}=false it is the string 'false', which is true)"
+                )
+    return found
+
+
+def main() -> int:
+    found = problems()
+    for problem in found:
+        print(problem, file=sys.stderr)
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
