@@ -9,6 +9,7 @@ what was read on the host, ``fix`` says what to run.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -390,6 +391,10 @@ def release_findings(facts: Mapping[str, Any], options: Mapping[str, Any]) -> li
     return found
 
 
+# What a failing health endpoint says, lower-cased, and the outage it names. PostgreSQL's and
+# node-postgres's texts, and PgBouncer's: its pool full ("no more connections allowed
+# (max_client_conn)", "query_wait_timeout": a client waited its whole query_wait_timeout for a
+# server connection), and PostgreSQL behind it not answering.
 HEALTH_CAUSES = (
     ("I2", ("prisma", "did not initialize", "generate")),
     (
@@ -399,10 +404,30 @@ HEALTH_CAUSES = (
             "remaining connection slots",
             "connection limit",
             "timeout exceeded when trying to connect",
+            "no more connections allowed",
+            "query_wait_timeout",
         ),
     ),
-    ("H1", ("econnrefused 127.0.0.1:5432", "database system is", "password authentication")),
+    (
+        "H1",
+        (
+            "database system is",
+            "password authentication",
+            "pgbouncer cannot connect to server",
+            "server login has been failing",
+        ),
+    ),
 )
+
+
+def _health_cause(text: str, db_port: Any) -> str | None:
+    """The outage a health error names: by its text, or a refused connection to the database's port."""
+    cause = next((id_ for id_, needles in HEALTH_CAUSES if any(n in text for n in needles)), None)
+    # node-postgres says "connect ECONNREFUSED 10.0.0.5:6432": the port the app's DATABASE_URL
+    # names (PgBouncer's when it is on). Another port refused is another service (Redis: H2).
+    if cause is None and re.search(rf"econnrefused \S+:{int(db_port)}\b", text):
+        cause = "H1"
+    return cause
 
 
 def health_findings(facts: Mapping[str, Any], options: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -432,7 +457,7 @@ def health_findings(facts: Mapping[str, Any], options: Mapping[str, Any]) -> lis
         if status == 200:
             continue
         text = " ".join(evidence).lower()
-        cause = next((id_ for id_, needles in HEALTH_CAUSES if any(n in text for n in needles)), None)
+        cause = _health_cause(text, (facts.get("app") or {}).get("db_port") or 5432)
         if cause is None and isinstance(checks, Mapping) and str(checks.get("redis", "ok")) != "ok":
             cause = "H2"
         found.append(

@@ -666,6 +666,7 @@ def diagnose_facts(raw: Any, app: Any) -> dict[str, Any]:
                 "ports",
                 "programs",
                 "required_env",
+                "db_port",
             )
         },
         "supervisor": collect_supervisor(state, app),

@@ -462,11 +462,35 @@ def test_stuck_checks_are_not_reported_again_when_postgresql_is_down():
         ({"database": "error: sorry, too many clients already", "redis": "ok"}, "I3"),
         ({"database": "ok", "redis": "error: timeout"}, "H2"),
         ({"database": "ok", "redis": "ok"}, "H6"),
+        # PgBouncer's own texts: its pool full, and PostgreSQL behind it not answering.
+        ({"database": "error: no more connections allowed (max_client_conn)", "redis": "ok"}, "I3"),
+        ({"database": "error: query_wait_timeout", "redis": "ok"}, "I3"),
+        ({"database": "error: pgbouncer cannot connect to server", "redis": "ok"}, "H1"),
+        # A refused connection names the tier by its port: the database's (5432 unless told) or not.
+        ({"database": "error: connect ECONNREFUSED 127.0.0.1:5432", "redis": "ok"}, "H1"),
+        ({"database": "ok", "redis": "error: connect ECONNREFUSED 127.0.0.1:6379"}, "H2"),
     ],
 )
 def test_a_failing_health_endpoint_names_its_likely_cause(checks, expected):
     facts = healthy()
     facts["health"][0].update(status=503, json={"status": "error", "buildId": "build-1", "checks": checks})
+    assert ids(facts) == {expected}
+
+
+@pytest.mark.parametrize(
+    ("error", "db_port", "expected"),
+    [
+        ("connect ECONNREFUSED 10.0.0.5:6432", 6432, "H1"),
+        ("connect ECONNREFUSED [::1]:6432", 6432, "H1"),
+        # With PgBouncer on, PostgreSQL's own port is not what the app connects to.
+        ("connect ECONNREFUSED 127.0.0.1:5432", 6432, "H6"),
+        ("connect ECONNREFUSED 127.0.0.1:64320", 6432, "H6"),
+    ],
+)
+def test_a_refused_connection_is_h1_on_the_port_the_app_connects_to(error, db_port, expected):
+    facts = healthy()
+    facts["app"]["db_port"] = db_port
+    facts["health"][0].update(status=503, json={"status": "error", "checks": {"database": f"error: {error}"}})
     assert ids(facts) == {expected}
 
 
