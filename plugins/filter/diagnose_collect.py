@@ -454,7 +454,12 @@ def pgbouncer_pools(text: str) -> list[dict[str, Any]] | None:
                 **{key: _count(row, key) for key in PGBOUNCER_COUNTS},
                 "maxwait": _count(row, "maxwait") + _count(row, "maxwait_us") / 1_000_000,
                 "pool_size": _count(database, "pool_size") if database else None,
-                "reserve_pool": _count(database, "reserve_pool") if database else None,
+                # PgBouncer 1.24 (Debian 13) calls the column reserve_pool_size; 1.18 reserve_pool.
+                "reserve_pool": _count(
+                    database, "reserve_pool_size" if "reserve_pool_size" in database else "reserve_pool"
+                )
+                if database
+                else None,
                 "max_db_connections": _count(database, "max_connections") if database else None,
             }
         )

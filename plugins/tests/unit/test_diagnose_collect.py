@@ -453,6 +453,29 @@ def test_pgbouncer_pools_with_their_database_sizes(result, expected):
     assert shop["pool_mode"] == "transaction" and bouncer["pools"][1]["pool_mode"] == "session"
 
 
+def test_pgbouncer_1_24_sizes_read_from_its_renamed_columns():
+    """PgBouncer 1.24 (Debian 13) calls SHOW DATABASES' reserve_pool reserve_pool_size, and adds columns."""
+    output = "\n".join(
+        [
+            "[pools]",
+            POOLS_HEADER + ",load_balance_hosts",
+            "shop,shop,25,16,0,0,25,0,0,0,0,0,0,5,300000,transaction,",
+            "[databases]",
+            "name,host,port,database,force_user,pool_size,min_pool_size,reserve_pool_size,server_lifetime,"
+            "pool_mode,load_balance_hosts,max_connections,current_connections,max_client_connections,"
+            "current_client_connections,paused,disabled",
+            "shop,127.0.0.1,5432,shop,,20,0,5,3600,,,25,25,0,41,0,0",
+            "",
+        ]
+    )
+    facts = diagnose_facts(
+        {**raw_results(), "pgbouncer": {"rc": 0, "stdout": output}}, {**APP, "db_host": "db1"}
+    )
+    [shop] = facts["pgbouncer"]["pools"]
+    assert (shop["pool_size"], shop["reserve_pool"], shop["max_db_connections"]) == (20, 5, 25)
+    assert (shop["cl_waiting"], shop["maxwait"]) == (16, 5.3)
+
+
 @pytest.mark.parametrize(
     ("result", "expected"),
     [
