@@ -319,6 +319,7 @@ def test_rogue_process_is_reaped_and_a_git_tag_deploys_while_others_wait(host, s
     assert host.run("systemctl is-active rogue-node").stdout.strip() != "active"
     after = current_release(host)
     assert after != before and after.endswith("-" + commit[:12]), (after, commit)
+    assert not host.file(f"{ROOT}/releases/{after}/.git").exists, "the release keeps git metadata"
     code, body = health(host)
     assert code == 200 and body["buildId"] == release_record(host, after)["build_id"]
     assert body["buildId"] != release_record(host, before)["build_id"]
