@@ -17,7 +17,7 @@ export NO_COLOR := 1
 export PY_COLORS := 0
 export ANSIBLE_NOCOLOR := 1
 # The test images are tagged by a hash of their recipe; scenarios read these variables: Debian 12
-# for every scenario but bootstrap and nginx, which run on Debian 13.
+# for every scenario but bootstrap, nginx and deploy, which run on Debian 13.
 export SHIPSHAPE_TEST_IMAGE = $(shell molecule/image/build.sh --print-tag)
 export SHIPSHAPE_TEST_IMAGE_DEBIAN13 = $(shell molecule/image/build.sh --print-tag trixie)
 
