@@ -97,12 +97,12 @@ def test_max_connections_is_what_the_budget_used(host, record_property):
     running = int(admin_psql(host, "SHOW max_connections"))
     budgeted = budget_figure(host, "max_connections")
     memtotal_mb = int(host.file("/proc/meminfo").content_string.split()[1]) // 1024
-    derived = min(max(memtotal_mb // 80, 100), 400)
+    derived = min(max(memtotal_mb // 800 * 10, 100), 400)
     assert running == budgeted == derived, (
         f"SHOW max_connections {running}, budget table {budgeted}, derived from {memtotal_mb} MB {derived}"
     )
     shared_buffers = admin_psql(host, "SHOW shared_buffers")
-    assert shared_buffers == f"{max(memtotal_mb * 25 // 100, 128)}MB"
+    assert shared_buffers == f"{max(memtotal_mb * 25 // 100 // 64 * 64, 128)}MB"
     record_property(
         REPORT_KEY,
         f"budget: host {memtotal_mb} MB -> max_connections {running}, shared_buffers {shared_buffers},"
