@@ -467,7 +467,9 @@ def test_a_model_change_reaches_nginx_and_a_certificate_moves_the_smoke_tests_to
         # Plain HTTP only redirects now: the smoke tests went over HTTPS, asking for shop.test.
         plain = host.run("curl -sS -o /dev/null -w '%{http_code}' http://127.0.0.1/api/health").stdout
         assert plain == "301"
-        assert "url: https://127.0.0.1:443" in run.output
+        assert "smoke_url: https://127.0.0.1:443" in run.output
+        # The summary's address for people is the site's name, not where the smoke tests went.
+        assert "url: https://shop.test\n" in run.output
         assert "upload under 25m passed, over it 413" in run.output
         assert "websocket upgrade 101" in run.output
     finally:

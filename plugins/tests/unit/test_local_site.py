@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from local_site import local_site_name, local_site_url
+from local_site import local_site_name, local_site_url, public_site_url
 
 
 @pytest.mark.parametrize(
@@ -39,3 +39,29 @@ def test_a_port_that_is_not_a_number_is_refused_naming_the_variables():
 )
 def test_the_name_is_the_first_real_server_name(names, name):
     assert local_site_name(names) == name
+
+
+@pytest.mark.parametrize(
+    ("names", "certificate", "http_port", "tls_port", "url"),
+    [
+        (["shop.example.com", "www.shop.example.com"], "", 80, 443, "http://shop.example.com"),
+        (["shop.example.com"], "/etc/ssl/shop.pem", 80, 443, "https://shop.example.com"),
+        (["shop.example.com"], "/etc/ssl/shop.pem", 80, 8443, "https://shop.example.com:8443"),
+        ("shop.example.com", "", 8080, 443, "http://shop.example.com:8080"),
+        # The first name that is one address: not any name, a wildcard or a regular expression.
+        (
+            ["_", "*.example.com", ".example.org", "~^www\\d+\\.", "shop.test"],
+            "",
+            80,
+            443,
+            "http://shop.test",
+        ),
+        (["_"], "/etc/ssl/shop.pem", 80, 443, ""),
+        ([], "", 80, 443, ""),
+    ],
+)
+def test_the_public_url_is_the_first_plain_name_with_the_site_scheme_and_port(
+    names, certificate, http_port, tls_port, url
+):
+    key = "/etc/ssl/shop.key" if certificate else ""
+    assert public_site_url(names, certificate, key, http_port, tls_port) == url
