@@ -68,13 +68,13 @@ image: deps ## Build the test-host images, Debian 12 and 13 (once per recipe has
 	molecule/image/build.sh & bookworm=$$!; molecule/image/build.sh trixie; wait $$bookworm
 
 .PHONY: lint
-lint: venv ## yamllint, ansible-lint (production profile), ruff, docs/variables.md up to date, bool reads
+lint: venv ## yamllint, ansible-lint (production profile), ruff, docs/variables.md up to date, typed variable reads
 	yamllint --strict .
 	ansible-lint
 	ruff check .
 	ruff format --check .
 	python scripts/gen_variables.py --check
-	python scripts/check_bool_vars.py
+	python scripts/check_var_reads.py
 
 .PHONY: docs
 docs: venv ## Regenerate docs/variables.md from the roles' argument specs

@@ -1,10 +1,10 @@
-"""scripts/check_bool_vars.py: every read of a bool variable goes through the bool filter."""
+"""scripts/check_var_reads.py: bool variables are read through | bool, numbers compared through | int."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import check_bool_vars as check
+import check_var_reads as check
 import pytest
 
 NAMES = ["web_ipv6", "web_ipv6_only"]
@@ -58,20 +58,42 @@ def test_templates_are_read_for_their_jinja_only() -> None:
     ]
 
 
-def test_finds_the_bool_options_and_reports_file_line_and_name(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("expression", "unconverted"),
+    [
+        ("web_port == 443", ["web_port"]),
+        ("443 != web_port", ["web_port"]),
+        ("web_hsts > 0 and web_port | int == 80", ["web_hsts"]),
+        ("web_port * 2", ["web_port"]),
+        ("web_port | int == 443", []),
+        ("web_port | default(80) | int > 0", []),
+        # Text, a filter's argument and a module's value are no comparison: a string does no harm.
+        ("':' ~ web_port", []),
+        ("processes | site_problems(web_port, web_hsts)", []),
+        ("web_port", []),
+        ("'web_port > 0'", []),
+    ],
+)
+def test_unconverted_numbers(expression: str, unconverted: list[str]) -> None:
+    assert check.unconverted_numbers(expression, ["web_port", "web_hsts"]) == unconverted
+
+
+def test_finds_the_typed_options_and_reports_file_line_and_name(tmp_path: Path) -> None:
     (tmp_path / "roles/web/meta").mkdir(parents=True)
     (tmp_path / "roles/web/meta/argument_specs.yml").write_text(
         "argument_specs:\n  main:\n    options:\n"
         "      web_ipv6: {type: bool, default: true}\n      web_port: {type: int, default: 80}\n"
+        "      web_ratio: {type: float, default: 0.5}\n      web_name: {type: str, default: shop}\n"
     )
     (tmp_path / "roles/web/tasks").mkdir()
     (tmp_path / "roles/web/tasks/main.yml").write_text(
-        "- ansible.builtin.debug:\n  when: web_ipv6 and web_port > 0\n"
+        "- ansible.builtin.debug:\n  when: web_ipv6 and web_port > 0 and web_name != ''\n"
     )
-    assert check.bool_variables(tmp_path) == {"web_ipv6"}
-    [problem] = check.problems(tmp_path)
-    assert problem.startswith("roles/web/tasks/main.yml:2: web_ipv6 is a bool variable")
+    assert check.typed_variables(tmp_path) == {"bool": {"web_ipv6"}, "number": {"web_port", "web_ratio"}}
+    bool_problem, number_problem = check.problems(tmp_path)
+    assert bool_problem.startswith("roles/web/tasks/main.yml:2: web_ipv6 is a bool variable")
+    assert number_problem.startswith("roles/web/tasks/main.yml:2: web_port is a number variable")
 
 
-def test_the_project_reads_every_bool_variable_through_the_filter() -> None:
+def test_the_project_reads_every_typed_variable_as_its_type() -> None:
     assert check.problems() == []
