@@ -28,6 +28,7 @@ import re
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -43,16 +44,25 @@ OPERATOR_AFTER = re.compile(r"\s*(?:==|!=|>=|<=|>|<|\+|-|\*|/|%)")
 OPERATOR_BEFORE = re.compile(r"(?:==|!=|>=|<=|>|<|\+|-|\*|/|%)\s*$")
 
 
-def typed_variables(project: Path = PROJECT) -> dict[str, set[str]]:
-    """The top-level options of every role's argument specs, by kind: 'bool' and 'number'."""
-    kinds: dict[str, set[str]] = {"bool": set(), "number": set()}
+def role_options(project: Path = PROJECT) -> dict[str, dict[str, Any]]:
+    """Every top-level option of every role's argument specs, by name."""
+    options: dict[str, dict[str, Any]] = {}
     for spec_file in sorted(project.glob("roles/*/meta/argument_specs.yml")):
         specs = yaml.safe_load(spec_file.read_text()) or {}
         for entry_point in (specs.get("argument_specs") or {}).values():
-            for name, option in (entry_point.get("options") or {}).items():
-                kind = {"bool": "bool", "int": "number", "float": "number"}.get((option or {}).get("type"))
-                if kind:
-                    kinds[kind].add(name)
+            options.update(
+                {name: option or {} for name, option in (entry_point.get("options") or {}).items()}
+            )
+    return options
+
+
+def typed_variables(project: Path = PROJECT) -> dict[str, set[str]]:
+    """The options the argument specs declare bool, and those they declare int or float ('number')."""
+    kinds: dict[str, set[str]] = {"bool": set(), "number": set()}
+    for name, option in role_options(project).items():
+        kind = {"bool": "bool", "int": "number", "float": "number"}.get(option.get("type"))
+        if kind:
+            kinds[kind].add(name)
     return kinds
 
 

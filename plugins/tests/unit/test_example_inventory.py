@@ -15,6 +15,7 @@ import pytest
 import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from app_model import app_model_problems, app_source_problems
+from check_var_reads import role_options
 
 PROJECT = Path(__file__).resolve().parents[3]
 EXAMPLE = PROJECT / "inventories" / "production.example"
@@ -22,15 +23,6 @@ EXAMPLE = PROJECT / "inventories" / "production.example"
 INVENTORY_VARIABLES = frozenset(
     {"ansible_user", "ansible_become", "ansible_host", "shipshape_private_address"}
 )
-
-
-def role_options() -> dict[str, dict[str, Any]]:
-    """Every option of every role's argument specs, by name."""
-    options: dict[str, dict[str, Any]] = {}
-    for spec_file in sorted(PROJECT.glob("roles/*/meta/argument_specs.yml")):
-        for entry_point in yaml.safe_load(spec_file.read_text())["argument_specs"].values():
-            options.update(entry_point.get("options") or {})
-    return options
 
 
 def example_variables() -> dict[str, Any]:
