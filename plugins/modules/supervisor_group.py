@@ -1,22 +1,28 @@
 #!/usr/bin/python
-"""Start a supervisor group without waiting out startsecs, and wait until its programs have settled."""
+"""Start or stop a supervisor group without supervisorctl's delays; wait until its programs settle."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
 module: supervisor_group
-short_description: Start a supervisor group without waiting, read it, or wait until its programs settle
+short_description: Start or stop a supervisor group, read it, or wait until its programs settle
 description:
   - Talks to supervisord's XML-RPC interface on its UNIX socket, as C(supervisorctl) does.
   - O(state=started) starts every program of the group that is not running (STOPPED, EXITED, FATAL) at once.
     With O(wait=false) it returns as soon as they are spawned, instead of waiting C(startsecs) as
     C(supervisorctl start) does. The deploy's smoke tests run during that time, and the settle check
     (O(settled_seconds)) proves afterwards that every program stayed up.
+  - O(state=stopped) signals every running program of the group at once, then returns as soon as the
+    last one has exited (polled every 0.1 s), or supervisor has killed it at its C(stopwaitsecs). Each
+    program drains in parallel with the others, as with C(supervisorctl stop GROUP:), whose own wait
+    for a group adds up to a second (supervisord answers a group's deferred stop only on its idle
+    tick), and nginx answers 502 during a deploy for that second too.
   - O(state=present) only reads the group.
-  - O(settled_seconds) (either state) then waits until every program of the group is RUNNING and has been up
-    that many seconds; it fails as soon as one is FATAL, EXITED or STOPPED, or (with O(baseline)) runs
-    under another pid than in O(baseline), that is, restarted; and at O(timeout).
+  - O(settled_seconds) (with O(state=started) or O(state=present)) then waits until every program
+    of the group is RUNNING and has been up that many seconds; it fails as soon as one is FATAL,
+    EXITED or STOPPED, or (with O(baseline)) runs under another pid than in O(baseline), that is,
+    restarted; and at O(timeout).
 version_added: "0.2.0"
 options:
   name:
@@ -24,9 +30,12 @@ options:
     type: str
     required: true
   state:
-    description: C(started) starts what is not running; C(present) reads only.
+    description:
+      - C(started) starts what is not running; C(stopped) stops what runs; C(present) reads only.
+      - With C(stopped), a group supervisord does not know (before the first deploy) is not an error,
+        as there is nothing to stop.
     type: str
-    choices: [started, present]
+    choices: [started, stopped, present]
     default: present
   wait:
     description: With O(state=started), wait out C(startsecs) of each program as C(supervisorctl start) does.
@@ -54,7 +63,7 @@ options:
     type: path
     default: /var/run/supervisor.sock
 notes:
-  - Supports check mode; O(state=started) then reports what it would start.
+  - Supports check mode; O(state=started) and O(state=stopped) then report what they would start or stop.
   - Run it as root; the supervisor role makes the socket root's only.
 author: shipshape
 """
@@ -64,6 +73,11 @@ EXAMPLES = r"""
   supervisor_group:
     name: shop
     state: started
+
+- name: Stop the programs of the app, each draining at once, and wait until the last has exited
+  supervisor_group:
+    name: shop
+    state: stopped
 
 - name: Wait until every program has run 10 seconds without a restart
   supervisor_group:
@@ -90,6 +104,15 @@ started:
   returned: always
   type: list
   elements: str
+stopped:
+  description: The programs this call stopped (or would stop, in check mode).
+  returned: always
+  type: list
+  elements: str
+stopped_after:
+  description: Seconds from the stop signals to the last program's exit; null without a stop.
+  returned: always
+  type: float
 settled_after:
   description: Seconds the settle wait took; null without O(settled_seconds).
   returned: always
@@ -107,7 +130,14 @@ from ansible.module_utils.basic import AnsibleModule
 # that gave up (FATAL), exited (EXITED with autorestart=false) or was stopped never settles.
 DEAD_STATES = ("FATAL", "EXITED", "STOPPED", "UNKNOWN")
 NOT_RUNNING_STATES = ("STOPPED", "EXITED", "FATAL")
+# What supervisor stops (supervisor.states.RUNNING_STATES), and what it is still stopping.
+STOPPABLE_STATES = ("RUNNING", "STARTING", "BACKOFF")
+STOPPING_STATES = (*STOPPABLE_STATES, "STOPPING")
 POLL_SECONDS = 0.5
+# A stop is polled faster: every tenth of a second of it is nginx answering 502.
+STOP_POLL_SECONDS = 0.1
+# Beyond the longest stopwaitsecs, the time supervisor takes to KILL and reap a program.
+STOP_MARGIN_SECONDS = 10
 # supervisor.xmlrpc.Faults.SUCCESS: the status of each answer of startProcessGroup.
 SUCCESS = 80
 
@@ -204,11 +234,64 @@ def wait_settled(
         sleep(POLL_SECONDS)
 
 
+def wait_stopped(read, timeout: float, clock=time.monotonic, sleep=time.sleep):
+    """Poll read() until no program is running or stopping. Returns (programs, waited, problem)."""
+    started = clock()
+    while True:
+        programs = read()
+        waited = round(clock() - started, 1)
+        if not any(program["state"] in STOPPING_STATES for program in programs):
+            return programs, waited, None
+        if waited >= timeout:
+            return programs, waited, f"still running after {timeout}s: {describe(programs)}"
+        sleep(STOP_POLL_SECONDS)
+
+
+def longest_stopwait(server, group: str) -> int:
+    """The largest stopwaitsecs of the group's programs: after it, supervisor KILLs what is left."""
+    return max(
+        (info["stopwaitsecs"] for info in server.supervisor.getAllConfigInfo() if info["group"] == group),
+        default=0,
+    )
+
+
+def stop_group(module: AnsibleModule, server, group: str, programs: list[dict]) -> None:
+    """state=stopped: signal every running program at once, wait until the last has exited."""
+    to_stop = [program["name"] for program in programs if program["state"] in STOPPABLE_STATES]
+    stopping = [program["name"] for program in programs if program["state"] in STOPPING_STATES]
+    result = {
+        "changed": bool(to_stop),
+        "started": [],
+        "stopped": to_stop,
+        "settled_after": None,
+        "stopped_after": None,
+    }
+    if module.check_mode or not stopping:
+        module.exit_json(processes=programs, **result)
+    try:
+        # wait=False: supervisord signals each program and answers at once; the wait is polled below.
+        answers = server.supervisor.stopProcessGroup(group, False) if to_stop else []
+        timeout = longest_stopwait(server, group) + STOP_MARGIN_SECONDS
+    except xmlrpc.client.Fault as fault:
+        module.fail_json(
+            msg=f"supervisord could not stop {group}: {fault.faultString}", processes=programs, **result
+        )
+    failed = [
+        f"{answer['name']}: {answer['description']}" for answer in answers if answer["status"] != SUCCESS
+    ]
+    if failed:
+        module.fail_json(msg=f"supervisord could not stop {', '.join(failed)}", processes=programs, **result)
+    programs, result["stopped_after"], problem = wait_stopped(lambda: group_processes(server, group), timeout)
+    if problem:
+        module.fail_json(msg=f"the programs of {group} did not stop: {problem}", processes=programs, **result)
+    module.exit_json(processes=programs, **result)
+
+
 def run_module() -> None:
     module = AnsibleModule(
         argument_spec={
             "name": {"type": "str", "required": True},
-            "state": {"type": "str", "choices": ["started", "present"], "default": "present"},
+            "state": {"type": "str", "choices": ["started", "stopped", "present"], "default": "present"},
             "wait": {"type": "bool", "default": False},
             "settled_seconds": {"type": "int", "default": 0},
             "baseline": {"type": "list", "elements": "dict", "default": []},
@@ -221,19 +304,35 @@ def run_module() -> None:
     group = params["name"]
     if params["settled_seconds"] < 0 or params["timeout"] < 1:
         module.fail_json(msg="settled_seconds must be 0 or more and timeout 1 or more")
+    if params["settled_seconds"] and params["state"] == "stopped":
+        module.fail_json(msg="settled_seconds waits for running programs: it does not go with state=stopped")
     server = connect(params["socket"])
     try:
         programs = group_processes(server, group)
     except (OSError, xmlrpc.client.Error) as error:
         module.fail_json(msg=f"cannot read supervisord on {params['socket']}: {error}")
+    if not programs and params["state"] == "stopped":
+        module.exit_json(
+            changed=False,
+            processes=[],
+            started=[],
+            stopped=[],
+            settled_after=None,
+            stopped_after=None,
+            msg=f"supervisord runs no group named {group}: nothing to stop",
+        )
     if not programs:
         module.fail_json(msg=f"supervisord runs no group named {group}", processes=[], started=[])
+    if params["state"] == "stopped":
+        stop_group(module, server, group, programs)
 
     to_start = [program["name"] for program in programs if program["state"] in NOT_RUNNING_STATES]
     result = {
         "changed": bool(to_start) and params["state"] == "started",
         "started": [],
+        "stopped": [],
         "settled_after": None,
+        "stopped_after": None,
     }
     if params["state"] == "started" and to_start:
         result["started"] = to_start

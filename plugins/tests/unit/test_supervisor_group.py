@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 import supervisor_group
 from module_run import RunModule
-from supervisor_group import restarted, wait_settled
+from supervisor_group import restarted, wait_settled, wait_stopped
 
 # "shop" is the healthy app: two programs that stay up. "crashy" exits at once (FATAL: no retries,
 # startretries=0); "flappy" stays up past startsecs, then exits and is restarted by autorestart.
+# "draining" stops slowly: drain exits 1.5 s after its TERM, stubborn ignores TERM until supervisor
+# KILLs it at its stopwaitsecs (2 s).
 CONFIG = """
 [unix_http_server]
 file={socket}
@@ -49,6 +51,21 @@ autostart=false
 startsecs=1
 startretries=0
 
+[group:draining]
+programs=drain,stubborn
+
+[program:drain]
+command={python} -c "import signal, sys, time;
+  signal.signal(signal.SIGTERM, lambda *_: (time.sleep(1.5), sys.exit(0))); time.sleep(600)"
+autostart=false
+startsecs=1
+
+[program:stubborn]
+command={python} -c "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
+autostart=false
+startsecs=1
+stopwaitsecs=2
+
 [group:flappy]
 programs=flap
 
@@ -65,7 +82,7 @@ def supervisord(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("supervisord")
     sock = tmp / "supervisor.sock"
     conf = tmp / "supervisord.conf"
-    conf.write_text(CONFIG.format(socket=sock, tmp=tmp))
+    conf.write_text(CONFIG.format(socket=sock, tmp=tmp, python=sys.executable))
     daemon = subprocess.Popen(
         [sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(conf)],
         stdout=subprocess.DEVNULL,
@@ -119,6 +136,70 @@ def test_start_without_waiting_then_settle(supervisord: str, run_module: RunModu
     again = run_module(supervisor_group, {"name": "shop", "state": "started", "socket": supervisord})
     assert again["changed"] is False
     assert again["started"] == []
+
+
+def test_stop_signals_every_program_and_returns_once_they_have_exited(
+    supervisord: str, run_module: RunModule
+):
+    run_module(supervisor_group, {"name": "shop", "state": "started", "socket": supervisord})
+    checked = run_module(
+        supervisor_group,
+        {"name": "shop", "state": "stopped", "socket": supervisord, "_ansible_check_mode": True},
+    )
+    assert checked["changed"] is True
+    assert checked["stopped"] == ["web", "worker"]
+    assert set(states(checked).values()) <= {"STARTING", "RUNNING"}
+
+    stopped = run_module(supervisor_group, {"name": "shop", "state": "stopped", "socket": supervisord})
+    assert stopped["changed"] is True
+    assert stopped["stopped"] == ["web", "worker"]
+    assert states(stopped) == {"web": "STOPPED", "worker": "STOPPED"}
+    assert all(program["pid"] == 0 for program in stopped["processes"])
+
+    again = run_module(supervisor_group, {"name": "shop", "state": "stopped", "socket": supervisord})
+    assert again["changed"] is False
+    assert again["stopped"] == []
+    assert again["stopped_after"] is None
+
+
+def test_stop_waits_for_every_drain_at_once(supervisord: str, run_module: RunModule):
+    run_module(
+        supervisor_group,
+        {"name": "draining", "state": "started", "settled_seconds": 1, "socket": supervisord},
+    )
+    stopped = run_module(supervisor_group, {"name": "draining", "state": "stopped", "socket": supervisord})
+    assert stopped["changed"] is True
+    assert states(stopped) == {"drain": "STOPPED", "stubborn": "STOPPED"}
+    # Not before drain's 1.5 s nor before stubborn's KILL at 2 s; and the two drains ran at once
+    # (one after the other they would take 3.5 s).
+    assert 2 <= stopped["stopped_after"] < 3.4
+
+
+def test_stop_of_a_group_supervisord_does_not_know_is_nothing_to_do(supervisord: str, run_module: RunModule):
+    result = run_module(supervisor_group, {"name": "nosuchapp", "state": "stopped", "socket": supervisord})
+    assert result["changed"] is False
+    assert result["processes"] == []
+    assert result["msg"] == "supervisord runs no group named nosuchapp: nothing to stop"
+    assert "failed" not in result
+
+
+def test_settled_seconds_does_not_go_with_stopped(supervisord: str, run_module: RunModule):
+    result = run_module(
+        supervisor_group, {"name": "shop", "state": "stopped", "settled_seconds": 5, "socket": supervisord}
+    )
+    assert result["failed"] is True
+    assert result["msg"] == "settled_seconds waits for running programs: it does not go with state=stopped"
+
+
+def test_wait_stopped_times_out_with_what_it_saw():
+    ticks = iter(range(0, 100, 4))
+    program = {"name": "web", "state": "STOPPING", "pid": 5, "uptime": 9, "spawnerr": "", "exitstatus": 0}
+    programs, waited, problem = wait_stopped(
+        lambda: [program], 10, clock=lambda: next(ticks), sleep=lambda _: None
+    )
+    assert programs == [program]
+    assert waited == 12
+    assert problem == "still running after 10s: web STOPPING pid 5 up 9s"
 
 
 def test_a_program_that_dies_fails_the_settle_wait_at_once(supervisord: str, run_module: RunModule):
