@@ -15,8 +15,8 @@ from supervisor_group import restarted, wait_settled, wait_stopped
 
 # "shop" is the healthy app: two programs that stay up. "crashy" exits at once (FATAL: no retries,
 # startretries=0); "flappy" stays up past startsecs, then exits and is restarted by autorestart.
-# "draining" stops slowly: drain exits 1.5 s after its TERM, stubborn ignores TERM until supervisor
-# KILLs it at its stopwaitsecs (2 s).
+# "draining" stops slowly: each of its two programs exits 2 s after its TERM. "stubborn" ignores
+# TERM until supervisor KILLs it at its stopwaitsecs (1 s; supervisord checks it on its 1 s tick).
 CONFIG = """
 [unix_http_server]
 file={socket}
@@ -52,19 +52,28 @@ startsecs=1
 startretries=0
 
 [group:draining]
-programs=drain,stubborn
+programs=drain1,drain2
 
-[program:drain]
+[program:drain1]
 command={python} -c "import signal, sys, time;
-  signal.signal(signal.SIGTERM, lambda *_: (time.sleep(1.5), sys.exit(0))); time.sleep(600)"
+  signal.signal(signal.SIGTERM, lambda *_: (time.sleep(2), sys.exit(0))); time.sleep(600)"
 autostart=false
 startsecs=1
 
-[program:stubborn]
+[program:drain2]
+command={python} -c "import signal, sys, time;
+  signal.signal(signal.SIGTERM, lambda *_: (time.sleep(2), sys.exit(0))); time.sleep(600)"
+autostart=false
+startsecs=1
+
+[group:stubborn]
+programs=deaf
+
+[program:deaf]
 command={python} -c "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
 autostart=false
 startsecs=1
-stopwaitsecs=2
+stopwaitsecs=1
 
 [group:flappy]
 programs=flap
@@ -169,10 +178,21 @@ def test_stop_waits_for_every_drain_at_once(supervisord: str, run_module: RunMod
     )
     stopped = run_module(supervisor_group, {"name": "draining", "state": "stopped", "socket": supervisord})
     assert stopped["changed"] is True
-    assert states(stopped) == {"drain": "STOPPED", "stubborn": "STOPPED"}
-    # Not before drain's 1.5 s nor before stubborn's KILL at 2 s; and the two drains ran at once
-    # (one after the other they would take 3.5 s).
-    assert 2 <= stopped["stopped_after"] < 3.4
+    assert states(stopped) == {"drain1": "STOPPED", "drain2": "STOPPED"}
+    # Not before the 2 s drains had ended; and they ran at once (one after the other: 4 s or more).
+    assert 2 <= stopped["stopped_after"] < 3.8
+
+
+def test_stop_waits_for_supervisor_to_kill_a_program_that_ignores_term(
+    supervisord: str, run_module: RunModule
+):
+    run_module(
+        supervisor_group,
+        {"name": "stubborn", "state": "started", "settled_seconds": 1, "socket": supervisord},
+    )
+    stopped = run_module(supervisor_group, {"name": "stubborn", "state": "stopped", "socket": supervisord})
+    assert states(stopped) == {"deaf": "STOPPED"}
+    assert stopped["stopped_after"] >= 1
 
 
 def test_stop_of_a_group_supervisord_does_not_know_is_nothing_to_do(supervisord: str, run_module: RunModule):
