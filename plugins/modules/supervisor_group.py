@@ -234,6 +234,23 @@ def wait_settled(
         sleep(POLL_SECONDS)
 
 
+def new_result(**values) -> dict:
+    """The keys of every answer of the module, with these values."""
+    return {
+        "changed": False,
+        "started": [],
+        "stopped": [],
+        "settled_after": None,
+        "stopped_after": None,
+        **values,
+    }
+
+
+def unsuccessful(answers: list[dict]) -> list[str]:
+    """The programs a group start or stop did not reach, each with supervisord's reason."""
+    return [f"{answer['name']}: {answer['description']}" for answer in answers if answer["status"] != SUCCESS]
+
+
 def wait_stopped(read, timeout: float, clock=time.monotonic, sleep=time.sleep):
     """Poll read() until no program is running or stopping. Returns (programs, waited, problem)."""
     started = clock()
@@ -257,15 +274,13 @@ def longest_stopwait(server, group: str) -> int:
 
 def stop_group(module: AnsibleModule, server, group: str, programs: list[dict]) -> None:
     """state=stopped: signal every running program at once, wait until the last has exited."""
+    if not programs:
+        module.exit_json(
+            processes=[], msg=f"supervisord runs no group named {group}: nothing to stop", **new_result()
+        )
     to_stop = [program["name"] for program in programs if program["state"] in STOPPABLE_STATES]
     stopping = [program["name"] for program in programs if program["state"] in STOPPING_STATES]
-    result = {
-        "changed": bool(to_stop),
-        "started": [],
-        "stopped": to_stop,
-        "settled_after": None,
-        "stopped_after": None,
-    }
+    result = new_result(changed=bool(to_stop), stopped=to_stop)
     if module.check_mode or not stopping:
         module.exit_json(processes=programs, **result)
     try:
@@ -276,9 +291,7 @@ def stop_group(module: AnsibleModule, server, group: str, programs: list[dict]) 
         module.fail_json(
             msg=f"supervisord could not stop {group}: {fault.faultString}", processes=programs, **result
         )
-    failed = [
-        f"{answer['name']}: {answer['description']}" for answer in answers if answer["status"] != SUCCESS
-    ]
+    failed = unsuccessful(answers)
     if failed:
         module.fail_json(msg=f"supervisord could not stop {', '.join(failed)}", processes=programs, **result)
     programs, result["stopped_after"], problem = wait_stopped(lambda: group_processes(server, group), timeout)
@@ -311,29 +324,13 @@ def run_module() -> None:
         programs = group_processes(server, group)
     except (OSError, xmlrpc.client.Error) as error:
         module.fail_json(msg=f"cannot read supervisord on {params['socket']}: {error}")
-    if not programs and params["state"] == "stopped":
-        module.exit_json(
-            changed=False,
-            processes=[],
-            started=[],
-            stopped=[],
-            settled_after=None,
-            stopped_after=None,
-            msg=f"supervisord runs no group named {group}: nothing to stop",
-        )
-    if not programs:
-        module.fail_json(msg=f"supervisord runs no group named {group}", processes=[], started=[])
     if params["state"] == "stopped":
         stop_group(module, server, group, programs)
+    if not programs:
+        module.fail_json(msg=f"supervisord runs no group named {group}", processes=[], started=[])
 
     to_start = [program["name"] for program in programs if program["state"] in NOT_RUNNING_STATES]
-    result = {
-        "changed": bool(to_start) and params["state"] == "started",
-        "started": [],
-        "stopped": [],
-        "settled_after": None,
-        "stopped_after": None,
-    }
+    result = new_result(changed=bool(to_start) and params["state"] == "started")
     if params["state"] == "started" and to_start:
         result["started"] = to_start
         if not module.check_mode:
@@ -342,11 +339,7 @@ def run_module() -> None:
             except xmlrpc.client.Fault as fault:
                 module.fail_json(msg=f"supervisord could not start {group}: {fault.faultString}", **result)
             programs = group_processes(server, group)
-            failed = [
-                f"{answer['name']}: {answer['description']}"
-                for answer in answers
-                if answer["status"] != SUCCESS
-            ]
+            failed = unsuccessful(answers)
             if failed:
                 module.fail_json(
                     msg=f"supervisord could not start {', '.join(failed)}", processes=programs, **result
