@@ -12,6 +12,8 @@ Filters:
   database_url_with_pool(url, pool, pool_timeout=10, pgbouncer=False) -> DATABASE_URL with Prisma's pool
                     parameters
   process_env_pool(process, database_url, pool_timeout=10, pgbouncer=False) -> env vars for one process
+  pgbouncer_settings(db_host_vars) -> the db host's PgBouncer as its clients see it, or None when it is off
+  db_connect_port(db_host_vars, db_port) -> the port DATABASE_URL names: PgBouncer's, else db_port
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import boolean
 
 _INT_TEXT = re.compile(r"[+-]?[0-9]+")
 # Query parameters this toolkit owns in DATABASE_URL; any existing value is replaced.
@@ -155,6 +158,40 @@ def parse_pgbouncer(pgbouncer: Any) -> PgBouncer | None:
             "It is 1 for one PgBouncer in front of PostgreSQL, the number of app hosts for one on each.",
         ),
     )
+
+
+# The postgresql role's PgBouncer defaults (roles/postgresql/defaults/main.yml; a unit test holds
+# them equal). The app and diagnose roles read the db host's variables, which carry only what the
+# inventory sets: that role's defaults are not visible outside it.
+PGBOUNCER_DEFAULTS = {
+    "port": 6432,
+    "default_pool_size": 20,
+    "reserve_pool_size": 5,
+    "max_client_conn": 500,
+    "session_pool_size": 2,
+}
+
+
+def pgbouncer_settings(db_host_vars: Any) -> dict[str, Any] | None:
+    """The db host's PgBouncer (its postgresql_pgbouncer_* variables) as the app and diagnose see it.
+
+    A dict for connection_budget's pgbouncer argument, with the port clients connect to; None when
+    PgBouncer is off or there is no db host (db_host_vars empty).
+    """
+    if not isinstance(db_host_vars, Mapping):
+        raise AnsibleFilterError(f"pgbouncer_settings needs the db host's variables, got {db_host_vars!r}.")
+    if not boolean(db_host_vars.get("postgresql_pgbouncer_enabled", False), strict=False):
+        return None
+    return {"enabled": True} | {
+        name: db_host_vars.get(f"postgresql_pgbouncer_{name}", default)
+        for name, default in PGBOUNCER_DEFAULTS.items()
+    }
+
+
+def db_connect_port(db_host_vars: Any, db_port: Any) -> Any:
+    """The port in the app's DATABASE_URL: PgBouncer's when it is on, else db_port (PostgreSQL's)."""
+    pgbouncer = pgbouncer_settings(db_host_vars)
+    return pgbouncer["port"] if pgbouncer else db_port
 
 
 def fitting_pools(rows: Sequence[BudgetRow], available: int) -> dict[str, int] | None:
@@ -474,4 +511,6 @@ class FilterModule:
             "connection_budget": connection_budget,
             "database_url_with_pool": database_url_with_pool,
             "process_env_pool": process_env_pool,
+            "pgbouncer_settings": pgbouncer_settings,
+            "db_connect_port": db_connect_port,
         }

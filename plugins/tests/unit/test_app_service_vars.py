@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from connection_budget import PGBOUNCER_DEFAULTS
 
 PROJECT = Path(__file__).resolve().parents[3]
 APP = PROJECT / "roles/app"
@@ -39,6 +40,8 @@ PLAY = """
         content: >-
           {{{{ {{'db': __app_database_url, 'redis': __app_redis_url, 'pgbouncer': __app_pgbouncer,
                 'pools': __app_process_pools,
+                'diagnose_db_port': __diagnose_db_connect_port | int,
+                'diagnose_pgbouncer': [__diagnose_pgbouncer_enabled | bool, __diagnose_pgbouncer_port],
                 'diagnose_redis_port': __diagnose_redis_port | int,
                 'recover_redis_port': __recover_redis_port | int}} | to_json }}}}
         mode: "0600"
@@ -89,6 +92,7 @@ def test_pgbouncer_and_ports_set_on_the_service_hosts_reach_the_web_host(tmp_pat
     assert got["db"] == "postgresql://shop:pw@db1:6543/shop"
     assert got["pgbouncer"] == {
         "enabled": True,
+        "port": 6543,
         "default_pool_size": 30,
         "reserve_pool_size": 5,
         "max_client_conn": 500,
@@ -102,6 +106,9 @@ def test_pgbouncer_and_ports_set_on_the_service_hosts_reach_the_web_host(tmp_pat
         {},
     ]  # fmt: skip
     assert got["redis"] == "redis://:rpw@redis1:6380/0"
+    # diagnose names a refused connection on the port the app connects to, and asks PgBouncer there.
+    assert got["diagnose_db_port"] == 6543
+    assert got["diagnose_pgbouncer"] == [True, 6543]
     # diagnose and recover ask Redis on its own host, on the port it listens on there.
     assert got["diagnose_redis_port"] == got["recover_redis_port"] == 6380
 
@@ -110,6 +117,8 @@ def test_without_pgbouncer_the_web_host_uses_the_db_hosts_postgresql_port(tmp_pa
     got = endpoints(tmp_path, three_hosts({"postgresql_port": 5433}, {}))
     assert got["db"] == "postgresql://shop:pw@db1:5433/shop"
     assert got["pgbouncer"] is None
+    assert got["diagnose_db_port"] == 5433
+    assert got["diagnose_pgbouncer"] == [False, ""]
     assert (
         got["pools"][0]["DATABASE_URL"]
         == "postgresql://shop:pw@db1:5433/shop?connection_limit=10&pool_timeout=10"
@@ -123,3 +132,20 @@ def test_the_defaults_are_the_service_roles_defaults(tmp_path):
     assert got["db"] == "postgresql://shop:pw@db1:5432/shop"
     assert got["redis"] == "redis://:rpw@redis1:6379/0"
     assert got["diagnose_redis_port"] == got["recover_redis_port"] == 6379
+
+
+def test_pgbouncer_off_as_an_ini_inventory_says_it_is_off(tmp_path):
+    # An INI inventory gives the string "false", which is not empty and so not false to Jinja.
+    got = endpoints(
+        tmp_path, three_hosts({"postgresql_pgbouncer_enabled": "false", "postgresql_port": 5433}, {})
+    )
+    assert got["pgbouncer"] is None
+    assert got["db"] == "postgresql://shop:pw@db1:5433/shop"
+    assert got["diagnose_pgbouncer"] == [False, ""]
+
+
+def test_the_pgbouncer_defaults_the_clients_assume_are_the_postgresql_roles():
+    defaults = yaml.safe_load((PROJECT / "roles/postgresql/defaults/main.yml").read_text())
+    assert {
+        name: defaults[f"postgresql_pgbouncer_{name}"] for name in PGBOUNCER_DEFAULTS
+    } == PGBOUNCER_DEFAULTS

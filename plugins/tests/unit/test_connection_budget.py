@@ -7,11 +7,15 @@ import pytest
 from ansible.errors import AnsibleFilterError
 from app_env import service_url
 from connection_budget import (
+    PGBOUNCER_DEFAULTS,
     FilterModule,
     connection_budget,
     database_url_with_pool,
+    db_connect_port,
     fitting_pools,
+    parse_pgbouncer,
     parse_processes,
+    pgbouncer_settings,
     process_env_pool,
     redact_url,
 )
@@ -375,4 +379,30 @@ def test_filters_are_registered() -> None:
         "connection_budget",
         "database_url_with_pool",
         "process_env_pool",
+        "pgbouncer_settings",
+        "db_connect_port",
     }
+
+
+def test_pgbouncer_settings_read_the_db_hosts_variables_with_the_roles_defaults() -> None:
+    assert pgbouncer_settings({}) is None
+    assert (
+        pgbouncer_settings({"postgresql_pgbouncer_enabled": "no", "postgresql_pgbouncer_port": 7000}) is None
+    )
+    settings = pgbouncer_settings(
+        {"postgresql_pgbouncer_enabled": "yes", "postgresql_pgbouncer_max_client_conn": 900}
+    )
+    assert settings == {"enabled": True, **PGBOUNCER_DEFAULTS, "max_client_conn": 900}
+    # What connection_budget takes as its pgbouncer argument.
+    assert parse_pgbouncer(settings) is not None
+    with pytest.raises(AnsibleFilterError, match="pgbouncer_settings needs the db host's variables"):
+        pgbouncer_settings(None)
+
+
+def test_db_connect_port_is_pgbouncers_when_it_is_on() -> None:
+    assert db_connect_port({}, 5433) == 5433
+    assert db_connect_port({"postgresql_pgbouncer_enabled": True}, 5433) == 6432
+    assert (
+        db_connect_port({"postgresql_pgbouncer_enabled": True, "postgresql_pgbouncer_port": 6543}, 5433)
+        == 6543
+    )
