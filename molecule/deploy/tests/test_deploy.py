@@ -5,10 +5,12 @@ Tests run in file order and build on each other: the converge step has deployed 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 import shutil
 import subprocess
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -356,7 +358,18 @@ def test_failed_health_rolls_back_and_keeps_data(host, source_variant):
         "app/api/health/route.js",
         lambda text: text.replace("export async function GET", "async function realGet") + BROKEN_HEALTH,
     )
-    run = deploy_source(broken)
+    # Shipped as a tarball of a working tree, with the build output and the generated Prisma client
+    # of an older build inside (I2, I8): the deploy must remove both and build clean.
+    (broken / ".next").mkdir()
+    (broken / ".next/BUILD_ID").write_text("stale-build")
+    (broken / "node_modules/.prisma/client").mkdir(parents=True)
+    (broken / "node_modules/.prisma/client/stale-client").write_text("from an older schema")
+    tarball = broken.with_name(broken.name + ".tar.gz")
+    with tarfile.open(tarball, "w:gz") as archive:
+        archive.add(broken, arcname=".")
+    tarball_hash = hashlib.sha256(tarball.read_bytes()).hexdigest()
+    run = deploy_source(tarball)
+    tarball.unlink()
     assert not run.ok
     assert "Switched back to " + good in run.output
     assert current_release(host) == good
@@ -366,6 +379,11 @@ def test_failed_health_rolls_back_and_keeps_data(host, source_variant):
     assert bad != good
     assert host.file(f"{ROOT}/releases/{bad}/.shipshape-status").content_string.startswith("bad")
     assert campaign_count(host) == rows_before
+    # The release is the tarball as given (its hash), built clean: a new build id, no stale client.
+    assert release_record(host, bad)["source_hash"] == tarball_hash
+    assert bad.endswith("-" + tarball_hash[:12])
+    assert run_ok(host, f"cat {ROOT}/releases/{bad}/.next/BUILD_ID").strip() not in ("", "stale-build")
+    assert not host.file(f"{ROOT}/releases/{bad}/node_modules/.prisma/client/stale-client").exists
 
 
 def test_a_git_url_with_a_token_is_refused_before_any_change(host):
