@@ -54,8 +54,9 @@ def pack(source: str, destination: str, excludes: list[str]) -> None:
         return member
 
     with tarfile.open(destination, "w", format=tarfile.GNU_FORMAT) as archive:
-        # tarfile.add walks a directory in sorted order.
-        archive.add(source, arcname=".", recursive=True, filter=normalize)
+        # tarfile.add walks a directory in sorted order. It stores a symlink as a symlink, the top
+        # too: a source path that is a symlink to the tree (~/app -> ~/code/app) is resolved first.
+        archive.add(os.path.realpath(source), arcname=".", recursive=True, filter=normalize)
 
 
 def sha256(path: str) -> str:

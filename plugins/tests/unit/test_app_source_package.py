@@ -61,6 +61,15 @@ def test_the_same_tree_packs_to_the_same_bytes_and_a_change_changes_them(tmp_pat
     assert sha256(str(tmp_path / "changed.tar")) != sha256(str(tmp_path / "one.tar"))
 
 
+def test_a_source_path_that_is_a_symlink_packs_the_tree_it_points_to(tmp_path: Path):
+    tree = make_tree(tmp_path / "code/app")
+    (tmp_path / "app").symlink_to(tree)
+    pack(str(tree), str(tmp_path / "real.tar"), EXCLUDES)
+    pack(str(tmp_path / "app"), str(tmp_path / "link.tar"), EXCLUDES)
+    assert sha256(str(tmp_path / "link.tar")) == sha256(str(tmp_path / "real.tar"))
+    assert "./app/page.js" in members(tmp_path / "link.tar")
+
+
 def test_dependencies_build_output_and_excludes_are_left_out(tmp_path: Path):
     pack(str(make_tree(tmp_path / "src")), str(tmp_path / "p.tar"), EXCLUDES)
     names = sorted(members(tmp_path / "p.tar"))
