@@ -795,7 +795,8 @@ def disk_findings(facts: Mapping[str, Any], options: Mapping[str, Any]) -> list[
                         f"it holds {disk.get('path')}",
                     ],
                     f"Free space: old releases (deploy.yml prunes to app_releases_keep), "
-                    f"{disk.get('path')}/shared/npm-cache, logs (du -xsh {disk.get('path')}/*).",
+                    f"{disk.get('path')}/shared/npm-cache, logs (du -xsh {disk.get('path')}/*); "
+                    f"on the db host, the deploys' database dumps (app_db_backup_dir, app_db_backup_keep).",
                 )
             )
     return found

@@ -26,6 +26,8 @@ ROOT = APP["app_root"]
 SAMPLE = PROJECT / "examples/app"
 FILES = Path(__file__).resolve().parents[1] / "files"
 REPORTS = Path(tempfile.mkdtemp(prefix="shipshape-deploy-reports-"))
+# The db host's dumps, taken before each deploy's migrations (app_db_backup_dir's default).
+BACKUPS = f"/var/backups/shipshape/{APP['app_name']}"
 BROKEN_HEALTH = """
 export async function GET() {
   return Response.json({ status: 'broken' }, { status: 503 });
@@ -384,6 +386,53 @@ def test_failed_health_rolls_back_and_keeps_data(host, source_variant):
     assert bad.endswith("-" + tarball_hash[:12])
     assert run_ok(host, f"cat {ROOT}/releases/{bad}/.next/BUILD_ID").strip() not in ("", "stale-build")
     assert not host.file(f"{ROOT}/releases/{bad}/node_modules/.prisma/client/stale-client").exists
+    # Before the bad release's migrations, the database was dumped on the db host, and the failure
+    # names the dump. The two newest are kept (app_db_backup_keep in host_vars): the dumps before the
+    # git release's migrations and the bad one's; the first deploy's is gone.
+    dumps = run_ok(host, f"ls -1 {BACKUPS}").split()
+    assert [dump.split("-before-")[-1] for dump in dumps] == [f"{good}.dump", f"{bad}.dump"], dumps
+    assert f"{BACKUPS}/{dumps[-1]}" in run.output
+    for path, mode in [(BACKUPS, 0o700)] + [(f"{BACKUPS}/{dump}", 0o600) for dump in dumps]:
+        assert (host.file(path).user, host.file(path).mode) == ("postgres", mode), path
+
+
+def postgres(host, command: str) -> str:
+    return run_ok(host, f"runuser -u postgres -- {command}")
+
+
+def test_the_dump_before_a_release_restores_as_the_runbook_says(host):
+    """docs/runbooks/rollback.md, step by step: prove the dump in a scratch database, then replace the
+    live database with it, behind PgBouncer, and start the programs."""
+    database = APP["app_name"]
+    dump = f"{BACKUPS}/{run_ok(host, f'ls -1 {BACKUPS}').split()[-1]}"
+    rows_at_dump = campaign_count(host)
+    run_ok(
+        host,
+        "curl -sS -f -H 'Content-Type: application/json' "
+        '-d \'{"name":"after-the-dump","recipients":1}\' http://127.0.0.1/api/campaigns',
+    )
+    assert campaign_count(host) == rows_at_dump + 1
+
+    scratch = f"{database}_restore_check"
+    postgres(host, f"createdb {scratch}")
+    postgres(host, f"pg_restore --exit-on-error --dbname={scratch} {dump}")
+    sql = 'SELECT count(*) FROM "Campaign"'
+    assert int(postgres(host, f"psql -XAt -d {scratch} -c '{sql}'")) == rows_at_dump
+    postgres(host, f"dropdb {scratch}")
+
+    run_ok(host, f"supervisorctl stop {database}:")
+    postgres(host, f"dropdb --force {database}")
+    postgres(host, f"pg_restore --exit-on-error --create --dbname=postgres {dump}")
+    run_ok(host, f"supervisorctl start {database}:")
+    wait_until(lambda: health(host)[0] == 200, "the app to answer on the restored database", 60)
+    assert campaign_count(host) == rows_at_dump, "the row written after the dump survived the restore"
+    # The app writes again, through PgBouncer, to the database it was given back.
+    run_ok(
+        host,
+        "curl -sS -f -H 'Content-Type: application/json' "
+        '-d \'{"name":"after-the-restore","recipients":1}\' http://127.0.0.1/api/campaigns',
+    )
+    assert campaign_count(host) == rows_at_dump + 1
 
 
 def test_a_git_url_with_a_token_is_refused_before_any_change(host):
