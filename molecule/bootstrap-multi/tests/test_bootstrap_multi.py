@@ -176,6 +176,18 @@ def test_the_app_reaches_postgresql_and_redis_from_its_private_address(host):
     assert pairs == {(ADDRESSES["web"], ADDRESSES["redis"])}
 
 
+def test_the_deploy_dumped_the_database_on_the_db_host_before_migrating(host):
+    # Taken where PostgreSQL runs, as postgres over its socket: the web host has no dump.
+    backups = f"/var/backups/shipshape/{APP['app_name']}"
+    release = run_ok(host, f"readlink {APP['app_root']}/current").strip().removeprefix("releases/")
+    dumps = run_ok(on("db"), f"ls -1 {backups}").split()
+    assert len(dumps) == 1 and dumps[0].endswith(f"-before-{release}.dump"), dumps
+    # A whole archive of the app's database, taken before the first migrations: it has no table yet.
+    listing = run_ok(on("db"), f"runuser -u postgres -- pg_restore --list {backups}/{dumps[0]}")
+    assert "Format: CUSTOM" in listing and f"dbname: {APP['app_name']}" in listing, listing
+    assert not on("web").file(backups).exists
+
+
 @pytest.mark.parametrize(
     ("source", "target"),
     [
