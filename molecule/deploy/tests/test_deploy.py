@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -318,6 +319,12 @@ def test_rogue_process_is_reaped_and_a_git_tag_deploys_while_others_wait(host, s
 
     run = first.wait()
     assert run.ok, run.output[-4000:]
+    # The lock is renewed after the build, then after the dump and the migrations, before the stop.
+    renewal = re.escape("TASK [app : Renew the deploy lock]")
+    renewals = [match.start() for match in re.finditer(renewal, run.output)]
+    migrations = run.output.index("TASK [app : Run the migrations of the release]")
+    stop = run.output.index("TASK [app : Stop the programs of the app")
+    assert len(renewals) == 2 and renewals[0] < migrations < renewals[1] < stop, run.output[-4000:]
     assert rogue_pid in run.output, "the reaped process is reported"
     assert f"Ended pid {rogue_pid}" in run.output
     assert host.run("systemctl is-active rogue-node").stdout.strip() != "active"
