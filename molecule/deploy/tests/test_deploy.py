@@ -50,6 +50,15 @@ def health(host) -> tuple[int, dict]:
     return int(code), (json.loads(body) if body.startswith("{") else {})
 
 
+def create_campaign(host, name: str, recipients: int) -> None:
+    """A campaign created through nginx, as a user creates one."""
+    body = json.dumps({"name": name, "recipients": recipients})
+    run_ok(
+        host,
+        f"curl -sS -f -H 'Content-Type: application/json' -d {shlex.quote(body)} http://127.0.0.1/api/campaigns",
+    )
+
+
 def campaign_count(host) -> int:
     sql = 'SELECT count(*) FROM "Campaign"'
     return int(run_ok(host, f"sudo -u postgres psql -XAt -d {APP['app_name']} -c '{sql}'").strip())
@@ -235,11 +244,7 @@ def test_a_busy_worker_still_takes_the_canary_at_once(host):
     # queue shared with the campaigns the canary would wait behind it and fail its 5 s timeout; on
     # its own queue the worker takes it at once.
     name = f"keeps-the-worker-busy-{time.time_ns()}"
-    run_ok(
-        host,
-        "curl -sS -f -H 'Content-Type: application/json' "
-        f'-d \'{{"name":"{name}","recipients":3000}}\' http://127.0.0.1/api/campaigns',
-    )
+    create_campaign(host, name, 3000)
     wait_until(lambda: campaign_status(host, name) == "SENDING", "the worker to take the campaign", 60)
     # The canary runs as the smoke test runs it: with the environment of the process without a
     # port, expecting a worker of the current release.
@@ -354,11 +359,7 @@ def test_rogue_process_is_reaped_and_a_git_tag_deploys_while_others_wait(host, s
 
 
 def test_failed_health_rolls_back_and_keeps_data(host, source_variant):
-    run_ok(
-        host,
-        "curl -sS -f -H 'Content-Type: application/json' "
-        '-d \'{"name":"before-bad-deploy","recipients":5}\' http://127.0.0.1/api/campaigns',
-    )
+    create_campaign(host, "before-bad-deploy", 5)
     rows_before = campaign_count(host)
     good = current_release(host)
     # A release whose health check always answers 503.
@@ -413,11 +414,7 @@ def test_the_dump_before_a_release_restores_as_the_runbook_says(host):
     database = APP["app_name"]
     dump = f"{BACKUPS}/{run_ok(host, f'ls -1 {BACKUPS}').split()[-1]}"
     rows_at_dump = campaign_count(host)
-    run_ok(
-        host,
-        "curl -sS -f -H 'Content-Type: application/json' "
-        '-d \'{"name":"after-the-dump","recipients":1}\' http://127.0.0.1/api/campaigns',
-    )
+    create_campaign(host, "after-the-dump", 1)
     assert campaign_count(host) == rows_at_dump + 1
 
     scratch = f"{database}_restore_check"
@@ -434,11 +431,7 @@ def test_the_dump_before_a_release_restores_as_the_runbook_says(host):
     wait_until(lambda: health(host)[0] == 200, "the app to answer on the restored database", 60)
     assert campaign_count(host) == rows_at_dump, "the row written after the dump survived the restore"
     # The app writes again, through PgBouncer, to the database it was given back.
-    run_ok(
-        host,
-        "curl -sS -f -H 'Content-Type: application/json' "
-        '-d \'{"name":"after-the-restore","recipients":1}\' http://127.0.0.1/api/campaigns',
-    )
+    create_campaign(host, "after-the-restore", 1)
     assert campaign_count(host) == rows_at_dump + 1
 
 
