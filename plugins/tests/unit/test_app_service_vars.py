@@ -9,15 +9,13 @@ are evaluated by ansible-playbook itself, against an inventory of three hosts (n
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 from connection_budget import PGBOUNCER_DEFAULTS
+from module_run import PROJECT, run_playbook, tail
 
-PROJECT = Path(__file__).resolve().parents[3]
 APP = PROJECT / "roles/app"
 
 PLAY = """
@@ -58,17 +56,8 @@ def endpoints(tmp_path: Path, inventory: dict) -> dict:
             out=tmp_path / "out.json",
         )
     )
-    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"))
-    playbook = Path(sys.executable).with_name("ansible-playbook")
-    run = subprocess.run(
-        [playbook, "-i", tmp_path / "hosts.yml", tmp_path / "play.yml"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=PROJECT,
-        check=False,
-    )
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    run = run_playbook("-i", tmp_path / "hosts.yml", tmp_path / "play.yml")
+    assert run.returncode == 0, tail(run)
     return json.loads((tmp_path / "out.json").read_text())
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from app_source_package import excluded, normalized_mode, pack, sha256
+from module_run import run_playbook, tail
 
-PROJECT = Path(__file__).resolve().parents[3]
 EXCLUDES = ["node_modules", ".next", ".git", ".env", "uploads", "*.log"]
 
 
@@ -161,24 +161,16 @@ def test_the_action_packs_a_directory_hashes_a_tarball_and_names_a_missing_sourc
         }
     ]
     (tmp_path / "play.json").write_text(json.dumps(play))
-    run = subprocess.run(
-        [
-            Path(sys.executable).with_name("ansible-playbook"),
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            "-e",
-            f"ansible_python_interpreter={sys.executable}",
-            tmp_path / "play.json",
-        ],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg")),
-        cwd=PROJECT,
-        check=False,
+    run = run_playbook(
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        "-e",
+        f"ansible_python_interpreter={sys.executable}",
+        tmp_path / "play.json",
     )
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert run.returncode == 0, tail(run)
     got = json.loads((tmp_path / "out.json").read_text())
     assert got["dir"]["packed"] is True and got["dir"]["changed"] is False
     assert Path(got["dir"]["package"]).name.startswith("t-")

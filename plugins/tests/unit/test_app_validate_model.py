@@ -6,15 +6,13 @@ variables), as deploy.yml, rollback.yml and recover.yml run them before any chan
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-
-PROJECT = Path(__file__).resolve().parents[3]
+from module_run import run_playbook, tail
 
 PLAY = [
     {
@@ -46,20 +44,12 @@ def validate(tmp_path: Path, **overrides) -> subprocess.CompletedProcess[str]:
     inventory = {"all": {"children": {"web": {"hosts": {"web1": {**local, **APP, **overrides}}}}}}
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
     (tmp_path / "play.yml").write_text(yaml.safe_dump(PLAY, sort_keys=False))
-    playbook = Path(sys.executable).with_name("ansible-playbook")
-    return subprocess.run(
-        [playbook, "-i", tmp_path / "hosts.yml", tmp_path / "play.yml"],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg")),
-        cwd=PROJECT,
-        check=False,
-    )
+    return run_playbook("-i", tmp_path / "hosts.yml", tmp_path / "play.yml")
 
 
 def test_the_defaults_pass(tmp_path):
     run = validate(tmp_path)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert run.returncode == 0, tail(run)
 
 
 @pytest.mark.parametrize(
