@@ -58,8 +58,18 @@ options:
     type: list
     elements: str
     default: [node, nodejs, npm, npx, yarn, pnpm, bun, deno, tsx, ts-node, next-server*]
+  fail_when_held:
+    description:
+      - Fail when, after reaping, something still listens on one of O(ports) (see RV(still_held)), such as a
+        program of another supervisord, a process this module may not signal, or one whose open files could
+        not be read. A program started on that port would only fail with EADDRINUSE (I6), so the task stops
+        first, naming the holder.
+      - When false the holders are only reported.
+    type: bool
+    default: true
 notes:
-  - Check mode reports what would be reaped and sends nothing.
+  - Check mode reports what would be reaped and sends nothing; it never fails on RV(still_held), because the
+    programs it is run before are not stopped in check mode.
   - The same selection is reported read-only, as C(orphans), by the app_listeners module.
 author: shipshape
 """
@@ -119,12 +129,15 @@ kept:
     kept_because: {description: Why it is not signalled, such as "supervisord (pid 812) runs it"., type: str}
     user: {description: The user it runs as., type: str}
 still_held:
-  description: App ports that something still listens on after reaping, and who (a supervised program, or a
-    process that would not die). Empty when every port is free.
+  description:
+    - App ports that something still listens on after reaping, and who (a supervised program, or a process
+      that would not die). Empty when every port is free.
+    - C(pid) and C(cmdline) are null for a listener no readable process holds (its holder's open files could
+      not be read, see RV(unreadable_pids)).
   returned: always
   type: list
   elements: dict
-  sample: [{port: 3000, pid: 812, cmdline: "node server.js", supervised: true}]
+  sample: [{port: 3000, address: 127.0.0.1, pid: 812, cmdline: "node server.js", supervised: true}]
 unreadable_pids:
   description: Processes whose open files could not be read (the task did not run as root).
   returned: always
@@ -330,13 +343,27 @@ def describe(candidate: Candidate, boot_time: float | None, clock_ticks: int) ->
 def still_held(
     ports: Sequence[int], processes: Mapping[int, Process], listeners: Sequence[Listener], gone: set[int]
 ) -> list[dict[str, object]]:
-    """Who still listens on each app port, leaving out the processes in gone."""
+    """Who still listens on each app port, leaving out the processes in gone.
+
+    A listener that no process in processes holds is reported with pid None: its holder's open files
+    could not be read, and the port is taken all the same.
+    """
     holders = socket_holders(processes.values())
     parents = parent_map(processes)
-    held = []
+    held: list[dict[str, object]] = []
     for listener in listeners:
         if listener.port not in ports:
             continue
+        if not holders.get(listener.inode):
+            held.append(
+                {
+                    "port": listener.port,
+                    "address": listener.address,
+                    "pid": None,
+                    "cmdline": None,
+                    "supervised": False,
+                }
+            )
         for pid in holders.get(listener.inode, []):
             if pid in gone:
                 continue
@@ -349,7 +376,31 @@ def still_held(
                     "supervised": supervisor_of(pid, processes, parents) is not None,
                 }
             )
-    return sorted(held, key=lambda entry: (entry["port"], entry["pid"]))
+    return sorted(held, key=lambda entry: (entry["port"], entry["pid"] or 0))
+
+
+def held_messages(held: Sequence[Mapping[str, object]]) -> list[str]:
+    """One sentence per app port still listened on after reaping, naming the holder and what to do."""
+    messages = []
+    for entry in held:
+        where = f"Port {entry['port']} ({entry['address']})"
+        if entry["pid"] is None:
+            messages.append(
+                f"{where} is still listened on by a process whose open files could not be read: run this "
+                f"task as root (become: true), or find it with ss -ltnp 'sport = :{entry['port']}'."
+            )
+        elif entry["supervised"]:
+            messages.append(
+                f"{where} is still held by pid {entry['pid']} ({entry['cmdline']}), which a supervisord "
+                "runs and this run did not stop (another app's program on the same port?): stop it with "
+                "supervisorctl, or give one of the two apps another port."
+            )
+        else:
+            messages.append(
+                f"{where} is still held by pid {entry['pid']} ({entry['cmdline']}), which this module does "
+                "not signal (it is listed in exclude_pids, or is Ansible's own process): stop it by hand."
+            )
+    return messages
 
 
 def app_roots(app_root: str | None) -> list[str]:
@@ -385,6 +436,7 @@ def run_module() -> None:
             "kill_after_timeout": {"type": "bool", "default": True},
             "exclude_pids": {"type": "list", "elements": "int", "default": []},
             "tree_commands": {"type": "list", "elements": "str", "default": list(NODE_COMMANDS)},
+            "fail_when_held": {"type": "bool", "default": True},
         },
         supports_check_mode=True,
     )
@@ -464,6 +516,12 @@ def run_module() -> None:
     if failures:
         module.fail_json(
             msg="Could not end every app process outside supervisor: " + " ".join(failures), **result
+        )
+    if held and params["fail_when_held"] and not module.check_mode:
+        module.fail_json(
+            msg="An app port is still taken after reaping, so a program started on it would fail with "
+            "EADDRINUSE (I6): " + " ".join(held_messages(held)),
+            **result,
         )
     module.exit_json(msg=summary(reaped, module.check_mode, ports, app_root), **result)
 

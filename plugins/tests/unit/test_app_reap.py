@@ -20,7 +20,16 @@ from ansible.module_utils.shipshape_proc import (
     read_processes,
     self_and_ancestors,
 )
-from app_reap import Outcome, SystemOps, app_roots, failure_messages, reap, still_held, summary
+from app_reap import (
+    Outcome,
+    SystemOps,
+    app_roots,
+    failure_messages,
+    held_messages,
+    reap,
+    still_held,
+    summary,
+)
 from module_run import RunModule
 
 EXITS_AFTER_TERM = 0.3
@@ -194,6 +203,31 @@ def test_still_held_leaves_out_the_gone_and_other_ports() -> None:
     ]
 
 
+def test_still_held_names_a_listener_no_readable_process_holds() -> None:
+    # inode 14's holder is not among the processes: its open files could not be read.
+    listeners = [Listener("127.0.0.1", 3000, "ipv4", 14, 0), Listener("0.0.0.0", 8080, "ipv4", 15, 0)]
+    held = still_held([3000], {60: proc(60, sockets=frozenset({12}))}, listeners, gone=set())
+    assert held == [{"port": 3000, "address": "127.0.0.1", "pid": None, "cmdline": None, "supervised": False}]
+
+
+def test_held_messages_name_the_holder_and_the_way_out() -> None:
+    messages = held_messages(
+        [
+            {"port": 3000, "address": "127.0.0.1", "pid": 51, "cmdline": "node a.js", "supervised": True},
+            {"port": 3001, "address": "127.0.0.1", "pid": 77, "cmdline": "node b.js", "supervised": False},
+            {"port": 3002, "address": "0.0.0.0", "pid": None, "cmdline": None, "supervised": False},
+        ]
+    )
+    assert messages[0].startswith(
+        "Port 3000 (127.0.0.1) is still held by pid 51 (node a.js), which a supervisord"
+    )
+    assert "supervisorctl" in messages[0]
+    assert messages[1].startswith("Port 3001 (127.0.0.1) is still held by pid 77 (node b.js)")
+    assert "exclude_pids" in messages[1]
+    assert messages[2].startswith("Port 3002 (0.0.0.0) is still listened on by a process whose open files")
+    assert "become: true" in messages[2]
+
+
 def test_app_roots_adds_the_real_path_of_a_symlink(tmp_path: Path) -> None:
     real = tmp_path / "data" / "shop"
     real.mkdir(parents=True)
@@ -304,6 +338,29 @@ def test_module_reaps_for_real(start_child: Any, run_module: RunModule) -> None:
     assert entry["cmdline"].startswith(sys.executable)
     assert result["still_held"] == []
     assert child.wait(timeout=5) == -signal.SIGKILL
+
+
+def test_module_fails_when_a_port_stays_taken(start_child: Any, run_module: RunModule) -> None:
+    child, port = start_child("obey")
+    result = run_module(app_reap, {"ports": [port], "exclude_pids": [child.pid], "term_timeout": 1})
+    assert result["failed"] is True
+    assert result["msg"].startswith("An app port is still taken after reaping")
+    assert f"Port {port} (127.0.0.1) is still held by pid {child.pid}" in result["msg"]
+    assert [(entry["port"], entry["pid"]) for entry in result["still_held"]] == [(port, child.pid)]
+    assert child.poll() is None
+
+
+@pytest.mark.parametrize(
+    "args", [{"fail_when_held": False}, {"_ansible_check_mode": True}], ids=["told-not-to", "check-mode"]
+)
+def test_module_only_reports_a_taken_port(
+    start_child: Any, run_module: RunModule, args: dict[str, Any]
+) -> None:
+    child, port = start_child("obey")
+    result = run_module(app_reap, {"ports": [port], "exclude_pids": [child.pid], **args})
+    assert "failed" not in result
+    assert [(entry["port"], entry["pid"]) for entry in result["still_held"]] == [(port, child.pid)]
+    assert child.poll() is None
 
 
 def test_module_with_nothing_to_reap_is_unchanged(run_module: RunModule, tmp_path: Path) -> None:
