@@ -65,6 +65,10 @@ SHELLS = frozenset({"sh", "bash", "dash", "zsh"})
 # Variables supervisor sets for each program (programs.conf.j2); the env file is sourced after
 # them, so the same name in app_env or app_secret_env would silently win (seed 002, I6 and I7).
 SUPERVISOR_ENV = ("PORT", "HOSTNAME", "NODE_ENV")
+# The smoke tests send a body this far under app_max_body_size, and one this far over it (I4): the
+# limit must leave a body under it (roles/app/files/smoke_http.py, MARGIN).
+SMOKE_BODY_MARGIN = 64 * 1024
+MIN_BODY_SIZE = 2 * SMOKE_BODY_MARGIN
 # Characters a proxy_path may hold: a plain URL path, nothing nginx's config parser reads as
 # syntax (spaces, ';', '{', '}', '#', quotes).
 PROXY_PATH_RE = re.compile(r"^/[A-Za-z0-9._~!$&()*+,=:@%/-]*$")
@@ -145,10 +149,19 @@ def _command_problems(where: str, command: str) -> list[str]:
     return []
 
 
-def env_problems(app_env: Any, app_secret_env: Any) -> list[str]:
-    """Names in app_env or app_secret_env that would override what supervisor gives each program."""
+def env_problems(
+    app_env: Any, app_secret_env: Any, derived_env: Mapping[str, str] | None = None
+) -> list[str]:
+    """Names in app_env or app_secret_env that would override what supervisor gives each program, or
+    what the app role derives (derived_env: name -> what it is derived from)."""
     problems = []
     for variable, env in (("app_env", app_env), ("app_secret_env", app_secret_env)):
+        for name, source in (derived_env or {}).items():
+            if isinstance(env, Mapping) and name in env:
+                problems.append(
+                    f"{variable} sets {name}, which shipshape derives from {source}; the value set here "
+                    f"would replace it in every env file. Remove {name} from {variable}."
+                )
         for name in SUPERVISOR_ENV:
             if isinstance(env, Mapping) and name in env:
                 problems.append(
@@ -272,10 +285,12 @@ def app_model_problems(
     app_max_body_size: Any = None,
     app_env: Any = None,
     app_secret_env: Any = None,
+    derived_env: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Every problem found in the app model, as sentences for the operator; empty when valid.
 
     app_env and app_secret_env are checked by their names only; their values never reach a message.
+    derived_env names the variables the app role derives itself (name -> from what), which neither may set.
     """
     problems = name_problems("app_name", app_name)
     if app_user is not None:
@@ -289,12 +304,19 @@ def app_model_problems(
             )
     if app_root is not None:
         problems += path_problems("app_root", app_root, {app_name, app_user})
-    problems += env_problems(app_env, app_secret_env)
+    problems += env_problems(app_env, app_secret_env, derived_env)
     if app_max_body_size is not None:
         try:
-            size_to_bytes(app_max_body_size)
+            body_size = size_to_bytes(app_max_body_size)
         except AnsibleFilterError as exc:
             problems.append(f"app_max_body_size: {exc.message}")
+        else:
+            if body_size < MIN_BODY_SIZE:
+                problems.append(
+                    f"app_max_body_size: {app_max_body_size!r} is under {MIN_BODY_SIZE // 1024}k. 0 would "
+                    "turn nginx's limit off, and the smoke tests send a body 64 KiB under the limit and one "
+                    "64 KiB over it (I4). Uploads need a real limit, such as 20m."
+                )
     if app_processes is not None:
         if not isinstance(app_processes, list) or not app_processes:
             return [*problems, "app_processes must be a non-empty list of processes."]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from ansible.errors import AnsibleFilterError
 from app_model import (
+    SMOKE_BODY_MARGIN,
     app_drain_problems,
     app_model_problems,
     app_nginx_routes,
@@ -72,6 +75,34 @@ def test_sizes_nginx_refuses(bad):
     with pytest.raises(AnsibleFilterError):
         size_to_bytes(bad)
     assert any(p.startswith("app_max_body_size") for p in problems(app_max_body_size=bad))
+
+
+@pytest.mark.parametrize("size", ["0", "0m", "64k", "127k", "131071"])
+def test_a_body_limit_the_smoke_tests_cannot_prove_is_refused(size):
+    assert problems(app_max_body_size=size) == [
+        f"app_max_body_size: {size!r} is under 128k. 0 would turn nginx's limit off, and the smoke tests "
+        "send a body 64 KiB under the limit and one 64 KiB over it (I4). "
+        "Uploads need a real limit, such as 20m."
+    ]
+
+
+@pytest.mark.parametrize("size", ["128k", "131072", "1m"])
+def test_the_smallest_body_limits_pass(size):
+    assert problems(app_max_body_size=size) == []
+
+
+def test_smoke_margin_is_the_smoke_tests_own():
+    smoke = (Path(__file__).resolve().parents[3] / "roles/app/files/smoke_http.py").read_text()
+    assert f"MARGIN = {SMOKE_BODY_MARGIN}\n" in smoke
+
+
+def test_derived_env_names_are_refused_with_their_source():
+    assert problems(
+        app_env={"UPLOAD_MAX_BYTES": "1"}, derived_env={"UPLOAD_MAX_BYTES": "app_max_body_size"}
+    ) == [
+        "app_env sets UPLOAD_MAX_BYTES, which shipshape derives from app_max_body_size; the value set "
+        "here would replace it in every env file. Remove UPLOAD_MAX_BYTES from app_env."
+    ]
 
 
 def test_localhost_upstream_is_refused():

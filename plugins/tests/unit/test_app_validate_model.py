@@ -1,4 +1,5 @@
-"""The app role's inventory checks (validate_model.yml) refuse retention that keeps nothing.
+"""The app role's inventory checks (validate_model.yml) refuse retention that keeps nothing, an app
+model without a health path, and an environment that replaces what the role derives.
 
 Run by ansible-playbook itself on the controller (a local connection; the checks only read
 variables), as deploy.yml, rollback.yml and recover.yml run them before any change.
@@ -39,9 +40,14 @@ APP = {
 NOT_ABSOLUTE = "app_db_backup_dir must be an absolute path other than /"
 
 
-def validate(tmp_path: Path, **overrides) -> subprocess.CompletedProcess[str]:
+def validate(
+    tmp_path: Path, groups: dict[str, dict] | None = None, **overrides
+) -> subprocess.CompletedProcess[str]:
+    """validate_model.yml on web1. groups: {group: {host: its variables}}, such as the db group."""
     local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
-    inventory = {"all": {"children": {"web": {"hosts": {"web1": {**local, **APP, **overrides}}}}}}
+    children = {"web": {"hosts": {"web1": {**local, **APP, **overrides}}}}
+    children.update({group: {"hosts": hosts} for group, hosts in (groups or {}).items()})
+    inventory = {"all": {"children": children}}
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
     (tmp_path / "play.yml").write_text(yaml.safe_dump(PLAY, sort_keys=False))
     return run_playbook("-i", tmp_path / "hosts.yml", tmp_path / "play.yml")
@@ -65,3 +71,56 @@ def test_retention_that_keeps_nothing_is_refused_naming_the_variable(tmp_path, o
     run = validate(tmp_path, **overrides)
     assert run.returncode != 0
     assert message in run.stdout, run.stdout[-3000:]
+
+
+def test_an_app_without_a_health_path_is_refused(tmp_path):
+    run = validate(tmp_path, app_processes=[{"name": "worker", "command": "node worker.js"}])
+    assert run.returncode != 0
+    assert "No process in app_processes has a health_path" in run.stdout, tail(run)
+
+
+@pytest.mark.parametrize(
+    ("group", "name", "source"),
+    [
+        ("db", "DATABASE_URL", "the db group and each process's db_pool"),
+        ("db", "DIRECT_URL", "the db group (where migrations connect)"),
+        ("redis", "REDIS_URL", "the redis group"),
+        ("", "UPLOAD_MAX_BYTES", "app_max_body_size"),
+    ],
+)
+def test_env_that_replaces_a_derived_variable_is_refused(tmp_path, group, name, source):
+    groups = {group: {f"{group}1": {}}} if group else {}
+    run = validate(tmp_path, groups, app_secret_env={name: "set by hand"})
+    assert run.returncode != 0
+    assert f"app_secret_env sets {name}, which shipshape derives from {source}" in run.stdout, tail(run)
+    assert "set by hand" not in run.stdout
+
+
+def test_an_app_of_its_own_database_and_redis_may_name_them(tmp_path):
+    """Without a db or redis group shipshape derives neither URL: a managed service's is the app's."""
+    run = validate(tmp_path, app_secret_env={"DATABASE_URL": "postgresql://x", "REDIS_URL": "redis://y"})
+    assert run.returncode == 0, tail(run)
+
+
+@pytest.mark.parametrize(
+    ("groups", "variable"),
+    [
+        ({"db": {"web1": {"postgresql_port": 3000}}}, "postgresql_port"),
+        (
+            {"db": {"web1": {"postgresql_pgbouncer_enabled": True, "postgresql_pgbouncer_port": 3000}}},
+            "postgresql_pgbouncer_port",
+        ),
+        ({"redis": {"web1": {"redis_port": 3000}}}, "redis_port"),
+    ],
+)
+def test_an_app_port_a_service_here_listens_on_is_refused(tmp_path, groups, variable):
+    run = validate(tmp_path, groups)
+    assert run.returncode != 0
+    assert f"takes port 3000, which is {variable} on this host" in run.stdout, tail(run)
+
+
+def test_a_service_on_another_host_may_use_an_app_port(tmp_path):
+    run = validate(
+        tmp_path, {"db": {"db1": {"postgresql_port": 3000}}, "redis": {"redis1": {"redis_port": 3000}}}
+    )
+    assert run.returncode == 0, tail(run)
