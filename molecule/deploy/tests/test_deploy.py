@@ -449,6 +449,50 @@ def test_a_git_url_with_a_token_is_refused_before_any_change(host):
     assert current_release(host) == before
 
 
+INTRUDER = """
+import socket, sys, time
+# Takes the port the moment the app lets go of it, as another app's program would.
+listener = socket.socket()
+while True:
+    try:
+        listener.bind(("127.0.0.1", int(sys.argv[1])))
+        break
+    except OSError:
+        time.sleep(0.05)
+listener.listen()
+while True:
+    time.sleep(60)
+"""
+
+
+def test_a_port_another_program_takes_stops_the_deploy_before_the_start(host):
+    """A program of supervisord that is not the app's takes the web port during the stop: the reap
+    may not end it (it is supervised), so the deploy stops before the start, naming it (I6)."""
+    before = current_release(host)
+    port = next(process["port"] for process in APP["app_processes"] if "port" in process)
+    host.run(f"cat > /usr/local/bin/intruder.py <<'EOF'\n{INTRUDER}\nEOF")
+    conf = f"[program:intruder]\ncommand=/usr/bin/python3 /usr/local/bin/intruder.py {port}\n"
+    run_ok(host, f"printf '{conf}' > /etc/supervisor/conf.d/intruder.conf && supervisorctl update intruder")
+    try:
+        # A changed environment restarts the programs without a build.
+        run = run_playbook("deploy.yml", "-e", json.dumps({"app_env": {"SHIPSHAPE_INTRUDER_TEST": "1"}}))
+        said = " ".join(run.output.split())
+        assert not run.ok
+        assert f"Port {port} (127.0.0.1) is still held by pid" in said, run.output[-3000:]
+        assert "intruder.py" in said and "which a supervisord runs and this run did not stop" in said
+        assert "current was not switched; the programs were stopped before the reap failed" in said
+        assert current_release(host) == before
+        assert not host.file(f"{ROOT}/.deploy.lock").exists
+    finally:
+        host.run(
+            "supervisorctl stop intruder; rm -f /etc/supervisor/conf.d/intruder.conf; supervisorctl update"
+        )
+    # The port is free again: the next deploy (the environment as before) starts and proves the app.
+    run = run_playbook("deploy.yml")
+    assert run.ok, run.output[-3000:]
+    assert health(host)[0] == 200
+
+
 def test_a_held_lock_stops_a_second_deploy_with_the_owners_name(host):
     now = time.time()
     host.run(f"echo '{lock_json('alice@laptop', now, now + 600)}' > {ROOT}/.deploy.lock")
