@@ -378,10 +378,17 @@ def test_failed_health_rolls_back_and_keeps_data(host, source_variant):
     with tarfile.open(tarball, "w:gz") as archive:
         archive.add(broken, arcname=".")
     tarball_hash = hashlib.sha256(tarball.read_bytes()).hexdigest()
-    run = deploy_source(tarball)
+    # The same deploy changes the model too (an env variable): a switch back does not undo that,
+    # and the failure says so.
+    run = deploy_source(tarball, "-e", json.dumps({"app_env": {"SHIPSHAPE_MODEL_TEST": "1"}}))
     tarball.unlink()
     assert not run.ok
     assert "Switched back to " + good in run.output
+    said = " ".join(run.output.split())
+    assert (
+        "This deploy also changed the env files from the app model, which a switch back does not undo" in said
+    )
+    assert "SHIPSHAPE_MODEL_TEST=" in run_ok(host, f"cat {ROOT}/shared/env/web.env")
     assert current_release(host) == good
     code, _ = health(host)
     assert code == 200
