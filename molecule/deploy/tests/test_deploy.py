@@ -458,8 +458,10 @@ def test_a_git_url_with_a_token_is_refused_before_any_change(host):
 
 INTRUDER = """
 import socket, sys, time
-# Takes the port the moment the app lets go of it, as another app's program would.
+# Takes the port the moment the app lets go of it, as another app's program would. SO_REUSEADDR,
+# as node sets it: the connections nginx had open to the app leave the port in TIME_WAIT.
 listener = socket.socket()
+listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 while True:
     try:
         listener.bind(("127.0.0.1", int(sys.argv[1])))
