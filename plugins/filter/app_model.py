@@ -208,6 +208,20 @@ def size_to_bytes(size: Any) -> int:
     return int(match.group(1)) * SIZE_FACTORS[match.group(2).lower()]
 
 
+PROXY_TIMEOUT_FLOOR = 120
+PROXY_TIMEOUT_RATE = 256 * 1024
+
+
+def proxy_timeout(size: Any) -> int:
+    """nginx's proxy timeouts for a body limit (I4): two minutes (seed 002's, for 20 MB), or a second per
+    256 KiB of the limit when that is longer. A size nginx would refuse gives the two minutes: the
+    validation names it, and a default computed from it must not fail before the validation runs."""
+    try:
+        return max(PROXY_TIMEOUT_FLOOR, size_to_bytes(size) // PROXY_TIMEOUT_RATE)
+    except AnsibleFilterError:
+        return PROXY_TIMEOUT_FLOOR
+
+
 def _process_problems(index: int, process: Any) -> list[str]:
     where = f"app_processes[{index}]"
     if not isinstance(process, Mapping):
@@ -634,6 +648,7 @@ class FilterModule:
             "app_model_problems": app_model_problems,
             "app_program_instances": app_program_instances,
             "nginx_size_to_bytes": size_to_bytes,
+            "nginx_proxy_timeout": proxy_timeout,
             "app_process_ports": process_ports,
             "app_nginx_routes": app_nginx_routes,
             "nginx_site_problems": nginx_site_problems,
