@@ -477,14 +477,21 @@ def database_url_with_pool(url: Any, pool: Any, pool_timeout: Any = 10, pgbounce
 
 
 def process_env_pool(
-    process: Any, database_url: Any, pool_timeout: Any = 10, pgbouncer: Any = False, direct_url: Any = None
+    process: Any,
+    database_url: Any,
+    pool_timeout: Any = 10,
+    pgbouncer: Any = False,
+    direct_url: Any = None,
+    app_name: Any = None,
 ) -> dict[str, str]:
     """The pool variables for one process's environment; {} for a process with db_pool 0.
 
     DATABASE_URL carries Prisma's connection_limit; DATABASE_POOL_MAX is for pg, drizzle and postgres.js,
     which take the pool size from code (``max: Number(process.env.DATABASE_POOL_MAX)``). DIRECT_URL,
     when given, is where migrations connect (Prisma's ``directUrl``): a connection that keeps its
-    session, which PgBouncer's transaction pool behind DATABASE_URL does not.
+    session, which PgBouncer's transaction pool behind DATABASE_URL does not. PGAPPNAME, with
+    app_name, is ``<app>-<process>``: libpq and node-postgres send it as the application_name that
+    pg_stat_activity shows, so diagnose counts connections per program (I3) when the app names none.
     """
     if not isinstance(process, Mapping) or not isinstance(process.get("name"), str):
         raise AnsibleFilterError(
@@ -500,6 +507,9 @@ def process_env_pool(
     }
     if direct_url:
         env["DIRECT_URL"] = str(direct_url)
+    if app_name:
+        # PostgreSQL keeps the first 63 bytes of an application_name.
+        env["PGAPPNAME"] = f"{app_name}-{name}"[:63]
     return env
 
 

@@ -135,6 +135,15 @@ def test_the_app_runs_through_pgbouncer_and_migrates_on_its_session_database(hos
     # And the app's health check, which queries the database, passes through it.
     code, body = health(host)
     assert code == 200 and body["checks"]["database"] == "ok", body
+    # Each program's connections carry its name (APP_NAME and PGAPPNAME in its env file), which
+    # PgBouncer passes on: diagnose counts connections per program (I3), also across apps.
+    assert f"APP_NAME='{name}'" in web_env and f"PGAPPNAME='{name}-web'" in web_env
+    sql = f"SELECT DISTINCT application_name FROM pg_stat_activity WHERE datname = '{name}'"
+    names = set(run_ok(host, f'sudo -u postgres psql -XAt -c "{sql}"').split())
+    # Through PgBouncer's transaction pool a server connection shows the last program that used it.
+    programs = {f"{name}-{process['name']}" for process in APP["app_processes"]}
+    assert names & programs, names
+    assert not [seen for seen in names if seen.startswith("app-")], names
 
 
 def diagnose(label: str) -> dict[str, Any]:

@@ -88,10 +88,12 @@ def test_pgbouncer_and_ports_set_on_the_service_hosts_reach_the_web_host(tmp_pat
         "session_pool_size": 2,
     }
     # Each process's DATABASE_URL goes to PgBouncer's port, with Prisma told (pgbouncer=true).
-    # DIRECT_URL, for migrations, is PgBouncer's session-mode database.
+    # DIRECT_URL, for migrations, is PgBouncer's session-mode database. PGAPPNAME names the program
+    # in pg_stat_activity (I3).
     assert got["pools"] == [
         {"DATABASE_URL": "postgresql://shop:pw@db1:6543/shop?connection_limit=10&pool_timeout=10&pgbouncer=true",
-         "DATABASE_POOL_MAX": "10", "DIRECT_URL": "postgresql://shop:pw@db1:6543/shop_session"},
+         "DATABASE_POOL_MAX": "10", "DIRECT_URL": "postgresql://shop:pw@db1:6543/shop_session",
+         "PGAPPNAME": "shop-web"},
         {},
     ]  # fmt: skip
     assert got["redis"] == "redis://:rpw@redis1:6380/0"

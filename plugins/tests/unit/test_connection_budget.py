@@ -346,6 +346,16 @@ def test_process_env_pool_gives_migrations_a_direct_url() -> None:
     assert process_env_pool({"name": "cron"}, "postgresql://db/shop", 10, True, direct) == {}
 
 
+def test_process_env_pool_names_the_program_to_postgresql() -> None:
+    env = process_env_pool({"name": "worker", "db_pool": 2}, "postgresql://db/shop", 10, False, None, "shop")
+    assert env["PGAPPNAME"] == "shop-worker"
+    assert (
+        process_env_pool({"name": "w", "db_pool": 1}, "postgresql://db/x", app_name="a" * 70)["PGAPPNAME"]
+        == "a" * 63
+    )
+    assert process_env_pool({"name": "cron"}, "postgresql://db/shop", app_name="shop") == {}
+
+
 def test_role_defaults_budget_what_pgbouncer_is_configured_with() -> None:
     """postgresql's PgBouncer defaults: PostgreSQL must hold default + reserve (the max_db_connections
     pgbouncer.ini.j2 writes) plus the session-mode pool; the clients it accepts are max_client_conn."""
