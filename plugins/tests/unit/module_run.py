@@ -44,6 +44,10 @@ def run_playbook(*args: str | Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+# The inventory of a play that runs on the controller itself, with this venv's Python.
+ON_THE_CONTROLLER = ("-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}")
+
+
 def tail(run: subprocess.CompletedProcess[str]) -> str:
     """The end of a run's output, for an assertion's message."""
     return run.stdout[-3000:] + run.stderr[-3000:]

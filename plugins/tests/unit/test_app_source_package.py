@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 from app_source_package import excluded, normalized_mode, pack, sha256
-from module_run import run_playbook, tail
+from module_run import ON_THE_CONTROLLER, run_playbook, tail
 
 EXCLUDES = ["node_modules", ".next", ".git", ".env", "uploads", "*.log"]
 
@@ -161,15 +160,7 @@ def test_the_action_packs_a_directory_hashes_a_tarball_and_names_a_missing_sourc
         }
     ]
     (tmp_path / "play.json").write_text(json.dumps(play))
-    run = run_playbook(
-        "-i",
-        "localhost,",
-        "-c",
-        "local",
-        "-e",
-        f"ansible_python_interpreter={sys.executable}",
-        tmp_path / "play.json",
-    )
+    run = run_playbook(*ON_THE_CONTROLLER, tmp_path / "play.json")
     assert run.returncode == 0, tail(run)
     got = json.loads((tmp_path / "out.json").read_text())
     assert got["dir"]["packed"] is True and got["dir"]["changed"] is False

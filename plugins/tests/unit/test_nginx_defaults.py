@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import yaml
-from module_run import PROJECT, run_playbook, tail
+from module_run import ON_THE_CONTROLLER, PROJECT, run_playbook, tail
 
 # A size nginx refuses gives the floor: validation names it, and the default must not fail first.
 SIZES = {"128k": 120, "20m": 120, "30m": 120, "100m": 400, "1g": 4096, "20 MB": 120}
@@ -37,14 +36,6 @@ def test_proxy_timeout_follows_the_body_limit(tmp_path):
         }
     ]
     (tmp_path / "play.yml").write_text(yaml.safe_dump(play, sort_keys=False))
-    run = run_playbook(
-        "-i",
-        "localhost,",
-        "-c",
-        "local",
-        "-e",
-        f"ansible_python_interpreter={sys.executable}",
-        tmp_path / "play.yml",
-    )
+    run = run_playbook(*ON_THE_CONTROLLER, tmp_path / "play.yml")
     assert run.returncode == 0, tail(run)
     assert json.loads((tmp_path / "out.json").read_text()) == SIZES
