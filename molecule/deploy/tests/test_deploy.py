@@ -465,6 +465,23 @@ def test_a_git_url_with_a_token_is_refused_before_any_change(host):
     assert current_release(host) == before
 
 
+def test_a_held_lock_stops_a_second_deploy_with_the_owners_name(host):
+    now = time.time()
+    host.run(f"echo '{lock_json('alice@laptop', now, now + 600)}' > {ROOT}/.deploy.lock")
+    run = run_playbook("deploy.yml")
+    assert not run.ok
+    assert "alice@laptop" in run.output
+
+
+def test_a_stale_lock_is_taken_over(host):
+    now = time.time()
+    host.run(f"echo '{lock_json('bob@gone', now - 7200, now - 3600)}' > {ROOT}/.deploy.lock")
+    run = run_playbook("deploy.yml")
+    assert run.ok, run.output[-3000:]
+    assert "Took over a stale deploy lock of bob@gone" in run.output
+    assert not host.file(f"{ROOT}/.deploy.lock").exists
+
+
 INTRUDER = """
 import socket, sys, time
 # Takes the port the moment the app lets go of it, as another app's program would. SO_REUSEADDR,
@@ -485,8 +502,11 @@ while True:
 
 def test_a_port_another_program_takes_stops_the_deploy_before_the_start(host):
     """A program of supervisord that is not the app's takes the web port during the stop: the reap
-    may not end it (it is supervised), so the deploy stops before the start, naming it (I6)."""
+    may not end it (it is supervised), so the deploy stops before the start, naming it (I6).
+    After the stale lock's deploy the sample app's source is current: nothing is built here, and
+    no release is marked bad (the rollback tests below choose among the bad ones)."""
     before = current_release(host)
+    releases = run_ok(host, f"ls {ROOT}/releases").split()
     port = next(process["port"] for process in APP["app_processes"] if "port" in process)
     host.run(f"cat > /usr/local/bin/intruder.py <<'EOF'\n{INTRUDER}\nEOF")
     conf = f"[program:intruder]\ncommand=/usr/bin/python3 /usr/local/bin/intruder.py {port}\n"
@@ -500,6 +520,8 @@ def test_a_port_another_program_takes_stops_the_deploy_before_the_start(host):
         assert "intruder.py" in said and "which a supervisord runs and this run did not stop" in said
         assert "current was not switched; the programs were stopped before the reap failed" in said
         assert current_release(host) == before
+        assert run_ok(host, f"ls {ROOT}/releases").split() == releases
+        assert "Build the release" not in run.output
         assert not host.file(f"{ROOT}/.deploy.lock").exists
     finally:
         host.run(
@@ -509,23 +531,7 @@ def test_a_port_another_program_takes_stops_the_deploy_before_the_start(host):
     run = run_playbook("deploy.yml")
     assert run.ok, run.output[-3000:]
     assert health(host)[0] == 200
-
-
-def test_a_held_lock_stops_a_second_deploy_with_the_owners_name(host):
-    now = time.time()
-    host.run(f"echo '{lock_json('alice@laptop', now, now + 600)}' > {ROOT}/.deploy.lock")
-    run = run_playbook("deploy.yml")
-    assert not run.ok
-    assert "alice@laptop" in run.output
-
-
-def test_a_stale_lock_is_taken_over(host):
-    now = time.time()
-    host.run(f"echo '{lock_json('bob@gone', now - 7200, now - 3600)}' > {ROOT}/.deploy.lock")
-    run = run_playbook("deploy.yml")
-    assert run.ok, run.output[-3000:]
-    assert "Took over a stale deploy lock of bob@gone" in run.output
-    assert not host.file(f"{ROOT}/.deploy.lock").exists
+    assert host.file(f"{ROOT}/releases/{before}/.shipshape-status").content_string.startswith("good")
 
 
 def test_rollback_goes_to_the_previous_good_release(host):
