@@ -222,6 +222,18 @@ def proxy_timeout(size: Any) -> int:
         return PROXY_TIMEOUT_FLOOR
 
 
+def model_file_name(path: str, programs_file: str, site_file: str, record: str) -> str:
+    """What a file of the rendered app model is, for a person reading a failed deploy's report."""
+    if path == programs_file:
+        return "the supervisor programs"
+    if path == site_file:
+        return "the nginx site"
+    if path == record:
+        return "the smoke tests' record of the model"
+    name = path.rsplit("/", 1)[-1]
+    return f"the env file of {name.removesuffix('.env')}" if name.endswith(".env") else path
+
+
 def _process_problems(index: int, process: Any) -> list[str]:
     where = f"app_processes[{index}]"
     if not isinstance(process, Mapping):
@@ -649,6 +661,7 @@ class FilterModule:
             "app_program_instances": app_program_instances,
             "nginx_size_to_bytes": size_to_bytes,
             "nginx_proxy_timeout": proxy_timeout,
+            "model_file_name": model_file_name,
             "app_process_ports": process_ports,
             "app_nginx_routes": app_nginx_routes,
             "nginx_site_problems": nginx_site_problems,
