@@ -387,17 +387,15 @@ def test_failed_health_rolls_back_and_keeps_data(host, source_variant):
     with tarfile.open(tarball, "w:gz") as archive:
         archive.add(broken, arcname=".")
     tarball_hash = hashlib.sha256(tarball.read_bytes()).hexdigest()
-    # The same deploy changes the model too (an env variable): a switch back does not undo that,
-    # and the failure says so.
+    # The same deploy changes the model too (an env variable): the switch back puts the env files
+    # back as they were, and the failure says so.
     run = deploy_source(tarball, "-e", json.dumps({"app_env": {"SHIPSHAPE_MODEL_TEST": "1"}}))
     tarball.unlink()
     assert not run.ok
-    assert "Switched back to " + good in run.output
     said = " ".join(run.output.split())
-    assert (
-        "This deploy also changed the env files from the app model, which a switch back does not undo" in said
-    )
-    assert "SHIPSHAPE_MODEL_TEST=" in run_ok(host, f"cat {ROOT}/shared/env/web.env")
+    assert f"Switched back to {good} and the app model it ran under, which passed its smoke tests" in said
+    assert "Put back as they were before this deploy: the env file of web," in said, run.output[-3000:]
+    assert "SHIPSHAPE_MODEL_TEST" not in run_ok(host, f"cat {ROOT}/shared/env/web.env")
     assert current_release(host) == good
     code, _ = health(host)
     assert code == 200
@@ -581,22 +579,30 @@ CERTIFICATE = "/etc/ssl/certs/shipshape-test.pem"
 CERTIFICATE_KEY = "/etc/ssl/private/shipshape-test.key"
 
 
-def test_a_model_change_reaches_nginx_and_a_certificate_moves_the_smoke_tests_to_https(host):
-    """The inventory gives the site a certificate and a name, and raises the body limit."""
+SITE = f"/etc/nginx/sites-enabled/{APP['app_name']}.conf"
+# The model change of the two tests below: the site gets a certificate and a name, the limit rises.
+TLS_MODEL = {
+    "nginx_tls_certificate": CERTIFICATE,
+    "nginx_tls_certificate_key": CERTIFICATE_KEY,
+    "nginx_server_names": ["shop.test"],
+    "app_max_body_size": "25m",
+}
+
+
+def make_certificate(host) -> None:
     run_ok(
         host,
         f"test -e {CERTIFICATE} || openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=shop.test "
         f"-keyout {CERTIFICATE_KEY} -out {CERTIFICATE} 2>/dev/null",
     )
-    site = f"/etc/nginx/sites-enabled/{APP['app_name']}.conf"
-    changed = {
-        "nginx_tls_certificate": CERTIFICATE,
-        "nginx_tls_certificate_key": CERTIFICATE_KEY,
-        "nginx_server_names": ["shop.test"],
-        "app_max_body_size": "25m",
-    }
+
+
+def test_a_model_change_reaches_nginx_and_a_certificate_moves_the_smoke_tests_to_https(host):
+    """The inventory gives the site a certificate and a name, and raises the body limit."""
+    make_certificate(host)
+    site = SITE
     try:
-        run = run_playbook("deploy.yml", "-e", json.dumps(changed))
+        run = run_playbook("deploy.yml", "-e", json.dumps(TLS_MODEL))
         assert run.ok, run.output[-3000:]
         assert "client_max_body_size 25m;" in host.file(site).content_string
         # Plain HTTP only redirects now: the smoke tests went over HTTPS, asking for shop.test.
@@ -612,3 +618,35 @@ def test_a_model_change_reaches_nginx_and_a_certificate_moves_the_smoke_tests_to
         assert back.ok, back.output[-3000:]
     assert f"client_max_body_size {APP['app_max_body_size']};" in host.file(site).content_string
     assert health(host)[0] == 200
+
+
+def test_a_model_change_that_fails_its_smoke_tests_is_put_back(host):
+    """The same source, a new model (TLS, a name, a higher limit, an env variable) and a canary that
+    fails under it: the release is restarted under the model it ran under, smoke tested against that
+    model (plain HTTP, the old limit, the old canary), and passes."""
+    make_certificate(host)
+    before = current_release(host)
+    changed = TLS_MODEL | {"app_env": {"SHIPSHAPE_MODEL_TEST": "2"}, "app_canary_command": "/bin/false"}
+    run = run_playbook("deploy.yml", "-e", json.dumps(changed))
+    said = " ".join(run.output.split())
+    assert not run.ok
+    assert "Check the worker processes a canary job" in said, run.output[-3000:]
+    assert (
+        "The release was current already: it was restarted under the app model it ran under before this "
+        "deploy, which passed its smoke tests" in said
+    ), run.output[-3000:]
+    assert "the nginx site" in said and "the env file of web" in said
+    site = host.file(SITE).content_string
+    assert f"client_max_body_size {APP['app_max_body_size']};" in site and "ssl_certificate" not in site
+    assert "SHIPSHAPE_MODEL_TEST" not in run_ok(host, f"cat {ROOT}/shared/env/web.env")
+    record = json.loads(run_ok(host, f"cat {ROOT}/shared/model.json"))
+    assert record["url"].startswith("http://") and record["max_body_size"] == APP["app_max_body_size"]
+    # The smoke tests after the model went back uploaded just under the inventory's limit, not 25m's.
+    assert f"upload {record['upload']['limit'] - 65536} bytes, under the limit" in said, run.output[-3000:]
+    assert current_release(host) == before
+    assert host.file(f"{ROOT}/releases/{before}/.shipshape-status").content_string.startswith("good")
+    assert health(host)[0] == 200
+    assert not host.file(f"{ROOT}/.deploy.lock").exists
+    # The inventory as it is: nothing to change.
+    again = run_playbook("deploy.yml")
+    assert again.ok and again.recap_changed() == 0, again.output[-3000:]
