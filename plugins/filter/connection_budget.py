@@ -513,12 +513,20 @@ def process_env_pool(
     return env
 
 
+def connection_demand(app_processes: Any, app_hosts: Any = 1) -> int:
+    """The connections the app's pools open at most, over every instance on every web host: what a
+    database whose limit shipshape cannot read (a managed one, no db group) must still allow."""
+    hosts = whole_number(app_hosts, "app_hosts", 1)
+    return sum(row.total for row in parse_processes(app_processes, hosts))
+
+
 class FilterModule:
     """shipshape connection budget filters."""
 
     def filters(self) -> dict[str, Any]:
         return {
             "connection_budget": connection_budget,
+            "connection_demand": connection_demand,
             "database_url_with_pool": database_url_with_pool,
             "process_env_pool": process_env_pool,
             "pgbouncer_settings": pgbouncer_settings,

@@ -124,3 +124,22 @@ def test_a_service_on_another_host_may_use_an_app_port(tmp_path):
         tmp_path, {"db": {"db1": {"postgresql_port": 3000}}, "redis": {"redis1": {"redis_port": 3000}}}
     )
     assert run.returncode == 0, tail(run)
+
+
+def test_without_a_db_group_the_budget_says_it_is_not_checked(tmp_path):
+    """A managed database (no db group): nothing to ask, but the run says what the pools need."""
+    play = [
+        {
+            **PLAY[0],
+            "tasks": [{"ansible.builtin.include_role": {"name": "app", "tasks_from": "validate_budget"}}],
+        }
+    ]
+    (tmp_path / "budget.yml").write_text(yaml.safe_dump(play, sort_keys=False))
+    validate(tmp_path, app_processes=[{**APP["app_processes"][0], "db_pool": 8, "instances": 2}])
+    run = run_playbook("-i", tmp_path / "hosts.yml", tmp_path / "budget.yml")
+    said = " ".join(run.stdout.split())
+    assert run.returncode == 0, tail(run)
+    assert (
+        "the connection budget (I3) is not checked: the pools of 1 web host(s) open up to 16 connections"
+        in said
+    )

@@ -10,6 +10,7 @@ from connection_budget import (
     PGBOUNCER_DEFAULTS,
     FilterModule,
     connection_budget,
+    connection_demand,
     database_url_with_pool,
     db_connect_port,
     fitting_pools,
@@ -129,6 +130,19 @@ def test_fitting_pools_counts_instances_and_hosts() -> None:
     assert pools is not None
     assert sum(pools.get(row.process, row.db_pool) * row.instances * row.hosts for row in rows) <= 60
     assert pools == {"web": 5}
+
+
+def test_connection_demand_is_every_pool_on_every_host() -> None:
+    """What a managed database must allow (no db group): web 10 x 2 instances + worker 3, on three hosts."""
+    processes = [
+        {"name": "web", "db_pool": 10, "instances": 2},
+        {"name": "worker", "db_pool": 3},
+        {"name": "ws"},
+    ]
+    assert connection_demand(processes, 3) == 69
+    assert connection_demand([{"name": "ws"}]) == 0
+    with pytest.raises(AnsibleFilterError, match="app_hosts"):
+        connection_demand(processes, 0)
 
 
 PGBOUNCER = {"enabled": True, "default_pool_size": 20, "max_client_conn": 100}
@@ -387,6 +401,7 @@ def test_session_pool_counts_and_the_advice_leaves_room_for_it() -> None:
 def test_filters_are_registered() -> None:
     assert set(FilterModule().filters()) == {
         "connection_budget",
+        "connection_demand",
         "database_url_with_pool",
         "process_env_pool",
         "pgbouncer_settings",
