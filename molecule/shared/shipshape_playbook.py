@@ -33,8 +33,10 @@ class PlaybookRun:
         return total
 
 
-def _command(playbook: str, extra: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
-    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
+def _command(
+    playbook: str, extra: tuple[str, ...], inventory: str | Path | None = None
+) -> tuple[list[str], dict[str, str]]:
+    inventory = inventory or os.environ["MOLECULE_INVENTORY_FILE"]
     env = {
         **os.environ,
         "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg"),
@@ -44,12 +46,14 @@ def _command(playbook: str, extra: tuple[str, ...]) -> tuple[list[str], dict[str
         "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.timer",
     }
     # group_vars next to the molecule inventory are the demo's (linked by .config/molecule/config.yml).
-    return ["ansible-playbook", "-i", inventory, str(PROJECT / "playbooks" / playbook), *extra], env
+    return ["ansible-playbook", "-i", str(inventory), str(PROJECT / "playbooks" / playbook), *extra], env
 
 
-def run_playbook(playbook: str, *extra: str, timeout: int = 1500) -> PlaybookRun:
-    """Run playbooks/<playbook> against the molecule inventory; never raises on failure."""
-    cmd, env = _command(playbook, extra)
+def run_playbook(
+    playbook: str, *extra: str, timeout: int = 1500, inventory: str | Path | None = None
+) -> PlaybookRun:
+    """Run playbooks/<playbook> against the molecule inventory (or another); never raises on failure."""
+    cmd, env = _command(playbook, extra, inventory)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, check=False)
     return PlaybookRun(proc.returncode, proc.stdout + proc.stderr)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shlex
 import shutil
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from shipshape_playbook import PROJECT, StartedPlaybook, run_diagnose, run_playbook
 from shipshape_testing import app_model, lock_json, molecule_hosts, run_ok
 
@@ -241,6 +243,47 @@ def test_second_deploy_of_the_same_source_changes_nothing(host):
     assert "is already the current release" in run.output
     assert run.recap_changed() == 0, run.output[-3000:]
     assert current_release(host) == before
+
+
+def inventory_without_service_groups(directory: Path) -> Path:
+    """The molecule inventory with its host in the web group only: the database and Redis are
+    someone else's (a managed service), as an inventory without db and redis groups says."""
+    molecule = Path(os.environ["MOLECULE_INVENTORY_FILE"])
+    hosts = yaml.safe_load(molecule.read_text())["web"]["hosts"]
+    inventory = {"all": {"hosts": hosts, "children": {"web": {"hosts": dict.fromkeys(hosts)}}}}
+    (directory / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    for linked in ("group_vars", "host_vars"):
+        (directory / linked).symlink_to((molecule.parent / linked).resolve())
+    return directory / "hosts.yml"
+
+
+def test_without_db_and_redis_groups_the_app_uses_the_urls_it_is_given(host, tmp_path):
+    """A managed database and Redis: no db or redis group, the URLs in app_secret_env. The deploy
+    and diagnose run (a delegation to the db host must not fail when there is none), the budget
+    says it was not checked, and the app serves on the URLs given."""
+    env_file = f"{ROOT}/shared/env/web.env"
+    given = {
+        name: run_ok(host, f"sh -c '. {env_file}; printf %s \"${name}\"'")
+        for name in ("DATABASE_URL", "DIRECT_URL", "REDIS_URL")
+    }
+    inventory = inventory_without_service_groups(tmp_path)
+    secrets = {"app_secret_env": APP["app_secret_env"] | given}
+    run = run_playbook("deploy.yml", "-e", json.dumps(secrets), inventory=inventory)
+    assert run.ok, run.output[-3000:]
+    demand = sum(p.get("db_pool", 0) * p.get("instances", 1) for p in APP["app_processes"])
+    said = " ".join(run.output.split())
+    assert (
+        f"the connection budget (I3) is not checked: the pools of 1 web host(s) open up to {demand} " in said
+    )
+    rendered = run_ok(host, f"cat {env_file}")
+    assert "DATABASE_POOL_MAX" not in rendered and "PGAPPNAME" not in rendered
+    assert health(host)[0] == 200
+    diagnosed = run_playbook("diagnose.yml", "-e", f"diagnose_report_dir={REPORTS}", inventory=inventory)
+    assert diagnosed.ok and diagnosed.recap_changed() == 0, diagnosed.output[-3000:]
+    # Back to the inventory with its groups: the derived environment again.
+    back = run_playbook("deploy.yml")
+    assert back.ok, back.output[-3000:]
+    assert "DATABASE_POOL_MAX=" in run_ok(host, f"cat {env_file}")
 
 
 def campaign_status(host, name: str) -> str:
