@@ -201,31 +201,48 @@ def _differs(entry: Entry, content: bytes) -> bool:
     return _read(entry.path) != content
 
 
+def _parse_record(content: bytes, path: str) -> dict[str, Any]:
+    """The model record's dict; one that is not a JSON object is not what the deploy wrote."""
+    try:
+        model = json.loads(content)
+    except ValueError as error:
+        raise SnapshotError(f"The model record {path} is not JSON: {error}") from error
+    if not isinstance(model, dict):
+        raise SnapshotError(f"The model record {path} is not a JSON object")
+    return model
+
+
 def _model(directory: str, entries: list[Entry], record: str | None) -> dict[str, Any] | None:
     entry = next((entry for entry in entries if record and entry.path == record and entry.present), None)
     if entry is None:
         return None
+    return _parse_record(_saved_content(directory, entry), f"saved from {record}")
+
+
+def _saved_as(directory: str, previous: Entry | None, entry: Entry, content: bytes | None) -> bool:
+    """Whether the snapshot already holds entry with this content. A snapshot that cannot be read
+    does not: save replaces it, as it only served to tell whether this save changes anything."""
+    if previous != entry:
+        return False
     try:
-        model = json.loads(_saved_content(directory, entry))
-    except ValueError as error:
-        raise SnapshotError(f"The saved model record {record} is not JSON: {error}") from error
-    return model if isinstance(model, dict) else None
+        return not entry.present or _saved_content(directory, previous) == content
+    except SnapshotError:
+        return False
 
 
 def save(directory: str, paths: list[str], record: str | None, check_mode: bool) -> dict[str, Any]:
-    before = read_manifest(directory) or []
+    try:
+        before = read_manifest(directory) or []
+    except SnapshotError:
+        before = []
     old = {entry.path: entry for entry in before}
     entries = describe(paths)
     contents = {entry.path: _read(entry.path) for entry in entries if entry.present}
+    # Parsed before anything is written: a broken record fails the save and leaves the last snapshot.
+    model = _parse_record(contents[record], record) if record in contents else None
     changed_paths = []
     for entry in entries:
-        previous = old.get(entry.path)
-        same = (
-            previous is not None
-            and previous == entry
-            and (not entry.present or _saved_content(directory, previous) == contents[entry.path])
-        )
-        if not same:
+        if not _saved_as(directory, old.get(entry.path), entry, contents.get(entry.path)):
             changed_paths.append(entry.path)
     changed = bool(changed_paths) or [entry.path for entry in before] != [entry.path for entry in entries]
     if changed and not check_mode:
@@ -246,19 +263,13 @@ def save(directory: str, paths: list[str], record: str | None, check_mode: bool)
         kept = {MANIFEST} | {entry.name for entry in entries if entry.present}
         for name in set(os.listdir(directory)) - kept:
             os.unlink(os.path.join(directory, name))
-    model = None
-    if record in contents:
-        try:
-            model = json.loads(contents[record])
-        except ValueError as error:
-            raise SnapshotError(f"The model record {record} is not JSON: {error}") from error
     return {
         "changed": changed,
         "found": True,
         "saved": changed_paths,
         "restored": [],
         "removed": [],
-        "model": model if isinstance(model, dict) else None,
+        "model": model,
     }
 
 

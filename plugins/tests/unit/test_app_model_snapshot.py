@@ -119,6 +119,28 @@ def test_a_broken_manifest_or_record_is_an_error_naming_the_file(tmp_path: Path,
     model["record"].write_text("{not json")
     with pytest.raises(SnapshotError, match=r"model\.json is not JSON"):
         save(str(tmp_path / "other"), paths(model), str(model["record"]), check_mode=False)
+    # Refused before anything is written: no snapshot holds the broken record.
+    assert not (tmp_path / "other").exists()
+    model["record"].write_text("[3000]")
+    with pytest.raises(SnapshotError, match=r"model\.json is not a JSON object"):
+        save(str(snapshot), paths(model), str(model["record"]), check_mode=False)
+    # A save replaces the snapshot whose manifest broke: it is only the deploy's own copy.
+    model["record"].write_text("{}")
+    assert save(str(snapshot), paths(model), str(model["record"]), check_mode=False)["changed"]
+    assert restore(str(snapshot), str(model["record"]), check_mode=False)["model"] == {}
+    # And one of whose copies is gone.
+    (snapshot / "0").unlink()
+    assert save(str(snapshot), paths(model), None, check_mode=False)["saved"] == [str(model["web"])]
+    assert (snapshot / "0").read_text() == model["web"].read_text()
+
+
+def test_a_saved_record_that_was_broken_since_is_an_error_naming_it(tmp_path: Path, model) -> None:
+    snapshot = tmp_path / "snapshot"
+    save(str(snapshot), paths(model), str(model["record"]), check_mode=False)
+    saved_record = next(path for path in snapshot.iterdir() if path.read_text().startswith('{"ports"'))
+    saved_record.write_text("{not json")
+    with pytest.raises(SnapshotError, match=r"saved from .*model\.json is not JSON"):
+        restore(str(snapshot), str(model["record"]), check_mode=False)
 
 
 def test_module_never_returns_contents_and_refuses_relative_paths(
