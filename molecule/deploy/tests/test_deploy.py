@@ -245,6 +245,13 @@ def test_second_deploy_of_the_same_source_changes_nothing(host):
     assert current_release(host) == before
 
 
+def program_pids(host) -> list[str]:
+    """The pid of each program of the app: the same list later means nothing was stopped."""
+    pids = re.findall(r"RUNNING +pid (\d+)", run_ok(host, f"supervisorctl status {APP['app_name']}:"))
+    assert len(pids) == len(APP["app_processes"]), pids
+    return pids
+
+
 def inventory_without_service_groups(directory: Path) -> Path:
     """The molecule inventory with its host in the web group only: the database and Redis are
     someone else's (a managed service), as an inventory without db and redis groups says."""
@@ -278,8 +285,29 @@ def test_without_db_and_redis_groups_the_app_uses_the_urls_it_is_given(host, tmp
     rendered = run_ok(host, f"cat {env_file}")
     assert "DATABASE_POOL_MAX" not in rendered and "PGAPPNAME" not in rendered
     assert health(host)[0] == 200
-    diagnosed = run_playbook("diagnose.yml", "-e", f"diagnose_report_dir={REPORTS}", inventory=inventory)
+    reports = ("-e", f"diagnose_report_dir={REPORTS}", "-e", "diagnose_report_label=managed")
+    diagnosed = run_playbook("diagnose.yml", *reports, inventory=inventory)
     assert diagnosed.ok and diagnosed.recap_changed() == 0, diagnosed.output[-3000:]
+    # The report says what it could not read, rather than nothing.
+    report = " ".join(sorted(REPORTS.glob("*-managed.md"))[-1].read_text().split())
+    stuck = len(APP["app_stuck_checks"])
+    assert f"its connections (I3) and the {stuck} stuck-record check(s) (I11) were not read" in report
+    assert "No redis host in the inventory (a managed Redis?)" in report
+    # recover.yml too: it recovers the app, and says it did not check or restart the services.
+    recovered = run_playbook("recover.yml", "-e", json.dumps(secrets), inventory=inventory)
+    assert recovered.ok, recovered.output[-3000:]
+    said = " ".join(recovered.output.split())
+    assert "recovered: the smoke tests pass" in said
+    assert "PostgreSQL not checked or restarted (no db group in the inventory)" in said
+    assert "Redis not checked or restarted (no redis group in the inventory)" in said
+    # Stuck-record fixes need psql on a db host: asked for without one, refused before any stop.
+    pids = program_pids(host)
+    refused = run_playbook(
+        "recover.yml", "-e", json.dumps(secrets), "-e", "recover_fix_stuck=true", inventory=inventory
+    )
+    assert not refused.ok
+    assert "recover_fix_stuck=true needs a db group in the inventory" in " ".join(refused.output.split())
+    assert program_pids(host) == pids
     # Back to the inventory with its groups: the derived environment again.
     back = run_playbook("deploy.yml")
     assert back.ok, back.output[-3000:]
