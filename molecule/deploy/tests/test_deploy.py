@@ -26,6 +26,9 @@ from shipshape_testing import app_model, lock_json, molecule_hosts, run_ok
 testinfra_hosts = molecule_hosts("web")
 APP = app_model()
 ROOT = APP["app_root"]
+# What the app model declares: its supervisor programs, and the web process's database pool.
+PROGRAMS = sum(process.get("instances", 1) for process in APP["app_processes"])
+WEB_POOL = next(process["db_pool"] for process in APP["app_processes"] if process["name"] == "web")
 SAMPLE = PROJECT / "examples/app"
 FILES = Path(__file__).resolve().parents[1] / "files"
 REPORTS = Path(tempfile.mkdtemp(prefix="shipshape-deploy-reports-"))
@@ -106,20 +109,23 @@ def test_first_deploy_serves_the_release_current_points_to(host):
         pid = run_ok(host, f"supervisorctl pid {APP['app_name']}:{APP['app_name']}-{process['name']}").strip()
         environ = run_ok(host, f"tr '\\0' '\\n' < /proc/{pid}/environ").splitlines()
         assert f"APP_RELEASE={release}" in environ, process["name"]
-    # Every port on IPv4 loopback, owned by supervisor's programs.
-    for port in (3000, 3001):
+    # Every port of the app model on IPv4 loopback, and nowhere else.
+    ports = [process["port"] for process in APP["app_processes"] if "port" in process]
+    assert ports, APP["app_processes"]
+    for port in ports:
         assert host.socket(f"tcp://127.0.0.1:{port}").is_listening
         assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening
     status = run_ok(host, f"supervisorctl status {APP['app_name']}:")
-    assert status.count("RUNNING") == len(APP["app_processes"]), status
+    assert status.count("RUNNING") == PROGRAMS, status
 
 
 def test_env_files_are_private_to_the_app_user(host):
     for process in APP["app_processes"]:
         env = host.file(f"{ROOT}/shared/env/{process['name']}.env")
         assert env.user == APP["app_user"] and env.mode == 0o600
+    # The web process's pool, from the app model, in both forms the app may read.
     web_env = host.file(f"{ROOT}/shared/env/web.env").content_string
-    assert "connection_limit=10" in web_env and "DATABASE_POOL_MAX='10'" in web_env
+    assert f"connection_limit={WEB_POOL}&" in web_env and f"DATABASE_POOL_MAX='{WEB_POOL}'" in web_env
 
 
 def test_the_app_runs_through_pgbouncer_and_migrates_on_its_session_database(host):
@@ -127,7 +133,7 @@ def test_the_app_runs_through_pgbouncer_and_migrates_on_its_session_database(hos
     # migrations (a session advisory lock) to its session-mode database, through DIRECT_URL.
     name = APP["app_name"]
     web_env = host.file(f"{ROOT}/shared/env/web.env").content_string
-    assert f"@127.0.0.1:6432/{name}?connection_limit=10&pool_timeout=10&pgbouncer=true" in web_env
+    assert f"@127.0.0.1:6432/{name}?connection_limit={WEB_POOL}&pool_timeout=10&pgbouncer=true" in web_env
     assert f"DIRECT_URL='postgresql://{name}:" in web_env and f"@127.0.0.1:6432/{name}_session'" in web_env
     assert host.socket("tcp://127.0.0.1:6432").is_listening
     # PgBouncer logs each login: the converge's migrations on the session database, the app on its own.
@@ -248,7 +254,7 @@ def test_second_deploy_of_the_same_source_changes_nothing(host):
 def program_pids(host) -> list[str]:
     """The pid of each program of the app: the same list later means nothing was stopped."""
     pids = re.findall(r"RUNNING +pid (\d+)", run_ok(host, f"supervisorctl status {APP['app_name']}:"))
-    assert len(pids) == len(APP["app_processes"]), pids
+    assert len(pids) == PROGRAMS, pids
     return pids
 
 
