@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shlex
@@ -46,6 +47,16 @@ def app_model() -> dict[str, Any]:
     """The demo app model (inventories/demo/group_vars/all/app.yml) the scenarios converge with."""
     project = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).parents[2]))
     return yaml.safe_load((project / "inventories/demo/group_vars/all/app.yml").read_text())
+
+
+def program_instances(app_name: str, processes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per supervisor program (program, process, port, index), from the project's own
+    app_program_instances filter: a test counts the programs the roles render, not its own sum."""
+    filters = Path(__file__).parents[2] / "plugins/filter/app_model.py"
+    spec = importlib.util.spec_from_file_location("shipshape_app_model_filters", filters)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.app_program_instances(app_name, processes)
 
 
 def run_ok(host: Any, command: str) -> str:

@@ -21,13 +21,13 @@ from typing import Any
 import pytest
 import yaml
 from shipshape_playbook import PROJECT, StartedPlaybook, run_diagnose, run_playbook
-from shipshape_testing import app_model, lock_json, molecule_hosts, run_ok
+from shipshape_testing import app_model, lock_json, molecule_hosts, program_instances, run_ok
 
 testinfra_hosts = molecule_hosts("web")
 APP = app_model()
 ROOT = APP["app_root"]
 # What the app model declares: its supervisor programs, and the web process's database pool.
-PROGRAMS = sum(process.get("instances", 1) for process in APP["app_processes"])
+PROGRAMS = len(program_instances(APP["app_name"], APP["app_processes"]))
 WEB_POOL = next(process["db_pool"] for process in APP["app_processes"] if process["name"] == "web")
 SAMPLE = PROJECT / "examples/app"
 FILES = Path(__file__).resolve().parents[1] / "files"

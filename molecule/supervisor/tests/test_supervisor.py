@@ -5,16 +5,12 @@ stopped group leaves nothing behind, and a crash loop ends FATAL after the confi
 from __future__ import annotations
 
 import re
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
-from shipshape_testing import app_model, molecule_hosts, run_ok
-
-sys.path.insert(0, str(Path(__file__).parents[3] / "plugins/filter"))
-from app_model import app_program_instances
+from shipshape_testing import app_model, molecule_hosts, program_instances, run_ok
 
 testinfra_hosts = molecule_hosts()
 APP = app_model()
@@ -24,7 +20,7 @@ TEST_PROCESSES = yaml.safe_load((Path(__file__).parents[1] / "vars/app.yml").rea
     "scenario_test_processes"
 ]
 PROCESSES = APP["app_processes"] + TEST_PROCESSES
-INSTANCES = app_program_instances(NAME, PROCESSES)
+INSTANCES = program_instances(NAME, PROCESSES)
 CRASH = f"{NAME}-crash"
 # Every program but the one that exits at once.
 SERVING = [i for i in INSTANCES if i["program"] != CRASH]
