@@ -270,18 +270,25 @@ def inventory_without_service_groups(directory: Path) -> Path:
     return directory / "hosts.yml"
 
 
-def test_without_db_and_redis_groups_the_app_uses_the_urls_it_is_given(host, tmp_path):
-    """A managed database and Redis: no db or redis group, the URLs in app_secret_env. The deploy
-    and diagnose run (a delegation to the db host must not fail when there is none), the budget
-    says it was not checked, and the app serves on the URLs given."""
+def managed_services(host, directory: Path) -> tuple[Path, str]:
+    """The web-only inventory, and the extra vars that give the app the URLs of the database and
+    Redis it serves on now (read from its env file) in app_secret_env, as a managed service's are."""
     env_file = f"{ROOT}/shared/env/web.env"
     given = {
         name: run_ok(host, f"sh -c '. {env_file}; printf %s \"${name}\"'")
         for name in ("DATABASE_URL", "DIRECT_URL", "REDIS_URL")
     }
-    inventory = inventory_without_service_groups(tmp_path)
     secrets = {"app_secret_env": APP["app_secret_env"] | given}
-    run = run_playbook("deploy.yml", "-e", json.dumps(secrets), inventory=inventory)
+    return inventory_without_service_groups(directory), json.dumps(secrets)
+
+
+def test_without_db_and_redis_groups_the_app_uses_the_urls_it_is_given(host, tmp_path):
+    """A managed database and Redis: no db or redis group, the URLs in app_secret_env. The deploy
+    and diagnose run (a delegation to the db host must not fail when there is none), the budget
+    says it was not checked, and the app serves on the URLs given."""
+    env_file = f"{ROOT}/shared/env/web.env"
+    inventory, secrets = managed_services(host, tmp_path)
+    run = run_playbook("deploy.yml", "-e", secrets, inventory=inventory)
     assert run.ok, run.output[-3000:]
     demand = sum(p.get("db_pool", 0) * p.get("instances", 1) for p in APP["app_processes"])
     said = " ".join(run.output.split())
@@ -300,7 +307,7 @@ def test_without_db_and_redis_groups_the_app_uses_the_urls_it_is_given(host, tmp
     assert f"its connections (I3) and the {stuck} stuck-record check(s) (I11) were not read" in report
     assert "No redis host in the inventory (a managed Redis?)" in report
     # recover.yml too: it recovers the app, and says it did not check or restart the services.
-    recovered = run_playbook("recover.yml", "-e", json.dumps(secrets), inventory=inventory)
+    recovered = run_playbook("recover.yml", "-e", secrets, inventory=inventory)
     assert recovered.ok, recovered.output[-3000:]
     said = " ".join(recovered.output.split())
     assert "recovered: the smoke tests pass" in said
@@ -308,9 +315,7 @@ def test_without_db_and_redis_groups_the_app_uses_the_urls_it_is_given(host, tmp
     assert "Redis not checked or restarted (no redis group in the inventory)" in said
     # Stuck-record fixes need psql on a db host: asked for without one, refused before any stop.
     pids = program_pids(host)
-    refused = run_playbook(
-        "recover.yml", "-e", json.dumps(secrets), "-e", "recover_fix_stuck=true", inventory=inventory
-    )
+    refused = run_playbook("recover.yml", "-e", secrets, "-e", "recover_fix_stuck=true", inventory=inventory)
     assert not refused.ok
     assert "recover_fix_stuck=true needs a db group in the inventory" in " ".join(refused.output.split())
     assert program_pids(host) == pids
@@ -609,7 +614,7 @@ def test_a_port_another_program_takes_stops_the_deploy_before_the_start(host):
     assert host.file(f"{ROOT}/releases/{before}/.shipshape-status").content_string.startswith("good")
 
 
-def test_rollback_goes_to_the_previous_good_release(host):
+def test_rollback_goes_to_the_previous_good_release(host, tmp_path):
     current = current_release(host)
     run = run_playbook("rollback.yml")
     assert run.ok, run.output[-3000:]
@@ -618,10 +623,15 @@ def test_rollback_goes_to_the_previous_good_release(host):
     assert host.file(f"{ROOT}/releases/{previous}/.shipshape-status").content_string.startswith("good")
     code, body = health(host)
     assert code == 200 and body["buildId"] == release_record(host, previous)["build_id"]
-    # And forward again, by name.
-    run = run_playbook("rollback.yml", "-e", f"app_rollback_release={current}")
+    # And forward again, by name, with a managed database and Redis (no db or redis group): no
+    # step of the rollback may need a db host (a delegation to one fails when there is none).
+    inventory, secrets = managed_services(host, tmp_path)
+    forward = ("-e", secrets, "-e", f"app_rollback_release={current}")
+    run = run_playbook("rollback.yml", *forward, inventory=inventory)
     assert run.ok, run.output[-3000:]
     assert current_release(host) == current
+    code, body = health(host)
+    assert code == 200 and body["buildId"] == release_record(host, current)["build_id"]
 
 
 def test_a_rollback_whose_target_fails_its_smoke_tests_switches_back(host):
