@@ -616,10 +616,16 @@ def test_a_port_another_program_takes_stops_the_deploy_before_the_start(host):
 
 def test_rollback_goes_to_the_previous_good_release(host, tmp_path):
     current = current_release(host)
+    # In check mode it names the release it would go to, and changes nothing.
+    plan = run_playbook("rollback.yml", "--check")
+    assert plan.ok and plan.recap_changed() == 0, plan.output[-3000:]
+    chosen = re.search(r"Check mode: would roll back from (\S+) to (\S+):", " ".join(plan.output.split()))
+    assert chosen and chosen[1] == current, plan.output[-3000:]
+    assert current_release(host) == current and not host.file(f"{ROOT}/.deploy.lock").exists
     run = run_playbook("rollback.yml")
     assert run.ok, run.output[-3000:]
     previous = current_release(host)
-    assert previous < current
+    assert previous < current and previous == chosen[2]
     assert host.file(f"{ROOT}/releases/{previous}/.shipshape-status").content_string.startswith("good")
     code, body = health(host)
     assert code == 200 and body["buildId"] == release_record(host, previous)["build_id"]
