@@ -640,6 +640,36 @@ def test_rollback_goes_to_the_previous_good_release(host, tmp_path):
     assert code == 200 and body["buildId"] == release_record(host, current)["build_id"]
 
 
+def test_recover_rollback_starts_the_programs_after_the_env_files_are_rendered(host):
+    """recover.yml -e recover_rollback=true: current goes back to the previous good release, and
+    the programs start only once the env files are rendered again, so a hand edit of one (an
+    upload limit of 1 MB, seed 002's, I4) is undone before they read it."""
+    current = current_release(host)
+    releases = sorted(run_ok(host, f"ls {ROOT}/releases").split())
+    good = [
+        r
+        for r in releases
+        if r < current and host.file(f"{ROOT}/releases/{r}/.shipshape-status").contains("^good$")
+    ]
+    assert good, releases
+    env_file = f"{ROOT}/shared/env/web.env"
+    run_ok(host, f"echo UPLOAD_MAX_BYTES=1048576 >> {env_file}")
+    recovered = run_playbook("recover.yml", "-e", "recover_rollback=true")
+    assert recovered.ok, recovered.output[-3000:]
+    assert current_release(host) == good[-1]
+    rendered = re.findall(r"^UPLOAD_MAX_BYTES=.*$", run_ok(host, f"cat {env_file}"), re.MULTILINE)
+    assert len(rendered) == 1 and rendered[0] != "UPLOAD_MAX_BYTES=1048576", rendered
+    # What the running web server read: the file as rendered, not as edited.
+    web = run_ok(host, f"supervisorctl pid {APP['app_name']}:{APP['app_name']}-web").strip()
+    assert rendered[0] in run_ok(host, f"tr '\\0' '\\n' < /proc/{web}/environ").splitlines()
+    code, body = health(host)
+    assert code == 200 and body["buildId"] == release_record(host, good[-1])["build_id"]
+    # Forward again, for the tests that follow.
+    run = run_playbook("rollback.yml", "-e", f"app_rollback_release={current}")
+    assert run.ok, run.output[-3000:]
+    assert current_release(host) == current
+
+
 def test_a_rollback_whose_target_fails_its_smoke_tests_switches_back(host):
     current = current_release(host)
     releases = sorted(run_ok(host, f"ls {ROOT}/releases").split())
