@@ -2,8 +2,8 @@
 
 The playbook collects with read-only commands and the app_listeners and deploy_lock modules; the text it
 gets is turned into data by the diagnose_collect filters; this file decides what is wrong. A finding is
-``{id, severity, title, evidence, fix}``: ``id`` is an incident id of DESIGN.md (I1..I12) or one of the
-host checks below (H1..H6: not outages of the table, but what an operator looks at next), ``evidence`` is
+``{id, severity, title, evidence, fix}``: ``id`` is an incident id of docs/incidents.md (I1..I12) or one of
+the host checks below (H1..H6: not outages of the table, but what an operator looks at next), ``evidence`` is
 what was read on the host, ``fix`` says what to run.
 """
 

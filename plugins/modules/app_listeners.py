@@ -11,7 +11,7 @@ description:
   - Read-only; changes nothing, in or out of check mode. Used by the smoke tests and by diagnose.
   - For each of O(ports), every listening socket with its address, address family and owning process, and
     whether supervisord runs that process.
-  - Names what it finds with the incident ids of DESIGN.md, in RV(ports[].problems) and RV(problems).
+  - Names what it finds with the incident ids of docs/incidents.md, in RV(ports[].problems) and RV(problems).
     C(I7) no IPv4 127.0.0.1 listener (nginx's upstream is C(127.0.0.1:PORT), so an app bound to C(::1) is
     unreachable); C(I6) a port held outside supervisor; C(I1) more than one process tree on a port, or an
     app process outside supervisor; C(I10) nothing listening, or a listener that does not accept.

@@ -10,9 +10,10 @@ short_description: Read the state of an app host for diagnose (release, env name
 description:
   - Read-only; changes nothing, in or out of check mode. One module call instead of a dozen tasks, so that
     diagnose.yml takes seconds on a host that is on fire.
-  - The current release (C(app_root/current)) and what it needs to run, for outages I2 and I8 of DESIGN.md -
-    C(node_modules), the Prisma schema and the generated client's copy of it (their sha1 tell a stale client
-    from a fresh one), C(.next/BUILD_ID) and the release record C(.shipshape-release.json).
+  - The current release (C(app_root/current)) and what it needs to run, for outages I2 and I8 of
+    docs/incidents.md - C(node_modules), the Prisma schema and the generated client's copy of it (their
+    sha1 tell a stale client from a fresh one), C(.next/BUILD_ID) and the release record
+    C(.shipshape-release.json).
   - The variable names in each process's env file, C(app_root/shared/env/<process>.env) (outage I12). Only
     the names leave the host; values are never returned.
   - Space and inodes used on the filesystem that holds O(app_root).
