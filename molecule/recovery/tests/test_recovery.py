@@ -465,6 +465,16 @@ def test_a_bad_inventory_with_postgresql_down_is_refused_before_anything_stops(h
 
 def test_postgresql_down_is_restarted_then_the_budget_checked_at_vvv_without_a_password(host, rows):
     stop_postgresql(host)
+    # A deploy meanwhile is refused before any change, and says what to run instead.
+    pid = web_pid(host)
+    refused = run_playbook("deploy.yml")
+    keep_output("deploy-postgresql-down", refused)
+    assert not refused.ok
+    said = " ".join(refused.output.split())
+    assert "The connection budget (I3) cannot be checked: PostgreSQL on " in said, refused.output[-4000:]
+    assert "Bring it back with recover.yml" in said
+    assert web_pid(host) == pid and not host.file(f"{ROOT}/.deploy.lock").exists
+    assert not host.service("postgresql").is_running
     run, findings = recover("postgresql-down", "-vvv")
     assert "H1" in ids(findings, "critical"), findings
     assert_back(host, run, rows)
