@@ -45,6 +45,12 @@ def current_release(host) -> str:
     return run_ok(host, f"readlink {ROOT}/current").strip().removeprefix("releases/")
 
 
+def marked(host, releases: list[str], status: str) -> list[str]:
+    """Those of the releases whose .shipshape-status is `status` (good or bad), in their order."""
+    pattern = f"^{status}$"
+    return [r for r in releases if host.file(f"{ROOT}/releases/{r}/.shipshape-status").contains(pattern)]
+
+
 def release_record(host, release: str) -> dict:
     return json.loads(run_ok(host, f"cat {ROOT}/releases/{release}/.shipshape-release.json"))
 
@@ -646,11 +652,7 @@ def test_recover_rollback_starts_the_programs_after_the_env_files_are_rendered(h
     upload limit of 1 MB, seed 002's, I4) is undone before they read it."""
     current = current_release(host)
     releases = sorted(run_ok(host, f"ls {ROOT}/releases").split())
-    good = [
-        r
-        for r in releases
-        if r < current and host.file(f"{ROOT}/releases/{r}/.shipshape-status").contains("^good$")
-    ]
+    good = marked(host, [r for r in releases if r < current], "good")
     assert good, releases
     env_file = f"{ROOT}/shared/env/web.env"
     # The value as a program reads it: the file sourced (it quotes its values).
@@ -680,7 +682,7 @@ def test_recover_rollback_starts_the_programs_after_the_env_files_are_rendered(h
 def test_a_rollback_whose_target_fails_its_smoke_tests_switches_back(host):
     current = current_release(host)
     releases = sorted(run_ok(host, f"ls {ROOT}/releases").split())
-    bad = [r for r in releases if host.file(f"{ROOT}/releases/{r}/.shipshape-status").contains("^bad$")]
+    bad = marked(host, releases, "bad")
     assert bad, releases
     run = run_playbook("rollback.yml", "-e", f"app_rollback_release={bad[-1]}")
     assert not run.ok
@@ -695,7 +697,7 @@ def test_a_rollback_whose_target_fails_its_smoke_tests_switches_back(host):
 def test_pruning_keeps_current_and_the_release_rollback_would_choose(host):
     current = current_release(host)
     releases = sorted(run_ok(host, f"ls {ROOT}/releases").split())
-    good = [r for r in releases if host.file(f"{ROOT}/releases/{r}/.shipshape-status").contains("^good$")]
+    good = marked(host, releases, "good")
     rollback_target = [r for r in good if r < current][-1]
     assert len(releases) >= 3 and rollback_target != releases[-2], releases
     # Keep one: every release goes but current and the newest good one older than it, however old.
