@@ -22,17 +22,32 @@ def test_app_user_is_unprivileged(host):
     assert host.file(user.home).user == APP["app_user"]
 
 
-@pytest.mark.parametrize("sub", ["", "/releases", "/shared", "/shared/uploads", "/shared/logs"])
-def test_release_tree_owned_by_app_user(host, sub):
+@pytest.mark.parametrize("sub", ["", "/releases", "/shared"])
+def test_release_tree_is_roots_and_readable_by_the_app_group(host, sub):
+    """Root deploys in these: the app user may read and enter them, not rename what is in them."""
     directory = host.file(APP["app_root"] + sub)
-    assert directory.is_directory
-    assert directory.user == APP["app_user"]
+    assert directory.is_directory and not directory.is_symlink
+    assert directory.user == "root"
     assert directory.group == APP["app_user"]
     assert directory.mode == 0o750
 
 
-def test_app_user_can_write_and_others_cannot_read(host):
-    run_ok(host, f"sudo -u {APP['app_user']} touch {APP['app_root']}/shared/probe")
+@pytest.mark.parametrize("sub", ["uploads", "logs", "npm-cache"])
+def test_the_directories_the_app_writes_are_the_app_users(host, sub):
+    directory = host.file(f"{APP['app_root']}/shared/{sub}")
+    assert directory.is_directory and not directory.is_symlink
+    assert (directory.user, directory.group, directory.mode) == (APP["app_user"], APP["app_user"], 0o750)
+
+
+def test_app_user_writes_its_directories_only_and_others_cannot_read(host):
+    """What an app could do to have root chown or write through a symlink: swap an entry of shared."""
+    user, shared = APP["app_user"], f"{APP['app_root']}/shared"
+    run_ok(host, f"sudo -u {user} touch {shared}/uploads/probe && rm {shared}/uploads/probe")
+    swap = host.run(
+        f"sudo -u {user} sh -c 'mv {shared}/uploads {shared}/x && ln -s /usr/local/sbin {shared}/uploads'"
+    )
+    assert swap.rc != 0 and host.file(f"{shared}/uploads").is_directory
+    assert host.run(f"sudo -u {user} touch {APP['app_root']}/releases/probe").rc != 0
     assert host.run(f"sudo -u nobody ls {APP['app_root']}").rc != 0
 
 

@@ -7,27 +7,41 @@ web2's lock, and the run under test must give web1's back and stop, naming web2.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from module_run import run_playbook, tail
 
 OTHER_RUN = "alice@laptop (run other)"
 
 
-def lock_fleet(tmp_path: Path, whole_fleet: bool) -> subprocess.CompletedProcess[str]:
+def release_tree() -> list[dict]:
+    """The tree as the base role makes it: root's directories, not group-writable."""
+    return [
+        {"ansible.builtin.file": {"path": f"{{{{ app_root }}}}/{sub}", "state": "directory", "mode": "0750"}}
+        for sub in ("", "releases", "shared")
+    ]
+
+
+def lock_fleet(
+    tmp_path: Path, whole_fleet: bool, web1_tree: list[dict] | None = None
+) -> subprocess.CompletedProcess[str]:
     local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
     hosts = {name: {**local, "app_root": str(tmp_path / name)} for name in ("web1", "web2")}
-    inventory = {"all": {"vars": {"app_name": "shop"}, "children": {"web": {"hosts": hosts}}}}
+    inventory = {
+        "all": {"vars": {"app_name": "shop", "app_user": "shop"}, "children": {"web": {"hosts": hosts}}}
+    }
     plays = [
         {
             "name": "Another run holds web2's lock",
             "hosts": "web2",
             "gather_facts": False,
             "tasks": [
-                {"ansible.builtin.file": {"path": "{{ app_root }}", "state": "directory"}},
+                *release_tree(),
                 {
                     "deploy_lock": {
                         "state": "acquired",
@@ -42,7 +56,8 @@ def lock_fleet(tmp_path: Path, whole_fleet: bool) -> subprocess.CompletedProcess
             "hosts": "web",
             "gather_facts": False,
             "tasks": [
-                {"ansible.builtin.file": {"path": "{{ app_root }}", "state": "directory"}},
+                *release_tree(),
+                *(web1_tree or []),
                 {
                     "ansible.builtin.include_role": {"name": "app", "tasks_from": "lock"},
                     "vars": {"__app_lock_whole_fleet": whole_fleet},
@@ -81,3 +96,34 @@ def test_without_whole_fleet_the_free_hosts_go_on(tmp_path):
     assert "went on past the lock" in run.stdout, tail(run)
     assert owner(tmp_path / "web1/.deploy.lock") not in (None, OTHER_RUN)
     assert owner(tmp_path / "web2/.deploy.lock") == OTHER_RUN
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the tree must be root's: only root can make one so")
+@pytest.mark.parametrize(
+    ("change", "shown"),
+    [
+        ({"path": "{{ app_root }}/shared", "state": "absent"}, "No such file or directory"),
+        ({"path": "{{ app_root }}/shared", "mode": "0770"}, "shared (d, owner root, mode 770)"),
+        ({"path": "{{ app_root }}/releases", "owner": "nobody"}, "releases (d, owner nobody, mode 750)"),
+    ],
+)
+def test_a_release_tree_the_app_user_could_rearrange_is_refused_before_the_lock(tmp_path, change, shown):
+    run = lock_fleet(tmp_path, whole_fleet=False, web1_tree=[{"ansible.builtin.file": change}])
+    output = run.stdout + run.stderr
+    assert run.returncode != 0 and shown in output, tail(run)
+    assert "must be directories owned by root that neither their group (shop) nor others can write" in output
+    assert "went on past the lock" not in output
+    assert owner(tmp_path / "web1/.deploy.lock") is None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the tree must be root's: only root can make one so")
+def test_a_shared_directory_swapped_for_a_symlink_is_refused_not_followed(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o750)
+    swap = [
+        {"ansible.builtin.file": {"path": "{{ app_root }}/shared", "state": "absent"}},
+        {"ansible.builtin.file": {"path": "{{ app_root }}/shared", "src": str(elsewhere), "state": "link"}},
+    ]
+    run = lock_fleet(tmp_path, whole_fleet=False, web1_tree=swap)
+    assert run.returncode != 0 and "shared (l, owner root" in run.stdout + run.stderr, tail(run)
+    assert owner(tmp_path / "web1/.deploy.lock") is None
