@@ -20,7 +20,8 @@ description:
   - O(model_record) is one of O(files) that holds JSON - the app model as the smoke tests read it. Both states
     return its saved content as RV(model), so the previous release is smoke tested against its own model.
   - File contents (the env files hold secrets) are never returned; O(dir) is created C(0700), owned by the
-    user the module runs as.
+    user the module runs as. A O(dir) that is a symlink, or another user's, is refused rather than written
+    through or read from.
 version_added: "0.1.0"
 options:
   state:
@@ -33,8 +34,8 @@ options:
     type: path
     required: true
   files:
-    description: The files of the model, by absolute path. Only C(saved) reads this; C(restored) uses the list
-      that was saved.
+    description: The files of the model, by absolute path. C(saved) copies them; C(restored) puts back the
+      list that was saved, and refuses a snapshot that names a file outside this list when it is given.
     type: list
     elements: path
     default: []
@@ -64,6 +65,11 @@ EXAMPLES = r"""
   app_model_snapshot:
     state: restored
     dir: /srv/shop/shared/model-before-deploy
+    files:
+      - /srv/shop/shared/env/web.env
+      - /etc/supervisor/conf.d/shop.conf
+      - /etc/nginx/sites-enabled/shop.conf
+      - /srv/shop/shared/model.json
     model_record: /srv/shop/shared/model.json
   become: true
   register: model_restored
@@ -97,6 +103,7 @@ model:
 
 import json
 import os
+import stat
 import tempfile
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -132,16 +139,32 @@ def _write_atomically(path: str, content: bytes, mode: int, uid: int, gid: int) 
     directory = os.path.dirname(path) or "."
     descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=".snapshot-")
     try:
+        # By descriptor, not by name: the directory may be the app user's (its env files), who could
+        # swap the name for a symlink between the write and a chmod or chown by path.
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(content)
-        os.chmod(temporary, mode)
-        if (uid, gid) != (os.geteuid(), os.getegid()):
-            os.chown(temporary, uid, gid)
+            os.fchmod(handle.fileno(), mode)
+            if (uid, gid) != (os.geteuid(), os.getegid()):
+                os.fchown(handle.fileno(), uid, gid)
         os.rename(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+
+
+def refuse_a_foreign_directory(directory: str) -> None:
+    """The snapshot holds copies of secrets and says where to write them back as root: its directory
+    must be a real directory of the user the module runs as, not a symlink someone else laid there."""
+    try:
+        status = os.lstat(directory)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(status.st_mode) or not stat.S_ISDIR(status.st_mode) or status.st_uid != os.geteuid():
+        raise SnapshotError(
+            f"{directory} is not a directory of uid {os.geteuid()} (it is a symlink, another kind of file, or"
+            f" uid {status.st_uid}'s): it is not this module's snapshot, and nothing was read or written"
+        )
 
 
 def read_manifest(directory: str) -> list[Entry] | None:
@@ -231,6 +254,7 @@ def _saved_as(directory: str, previous: Entry | None, entry: Entry, content: byt
 
 
 def save(directory: str, paths: list[str], record: str | None, check_mode: bool) -> dict[str, Any]:
+    refuse_a_foreign_directory(directory)
     try:
         before = read_manifest(directory) or []
     except SnapshotError:
@@ -273,10 +297,21 @@ def save(directory: str, paths: list[str], record: str | None, check_mode: bool)
     }
 
 
-def restore(directory: str, record: str | None, check_mode: bool) -> dict[str, Any]:
+def restore(
+    directory: str, record: str | None, check_mode: bool, paths: list[str] | None = None
+) -> dict[str, Any]:
+    """Put the snapshot back; with paths, only a snapshot of those files (a manifest naming any other
+    file is refused before anything is written)."""
+    refuse_a_foreign_directory(directory)
     entries = read_manifest(directory)
     if entries is None:
         return {"changed": False, "found": False, "saved": [], "restored": [], "removed": [], "model": None}
+    foreign = [entry.path for entry in entries if paths and entry.path not in paths]
+    if foreign:
+        raise SnapshotError(
+            f"The snapshot's manifest names files that are not the app model's: {', '.join(foreign)};"
+            " nothing was put back"
+        )
     restored, removed = [], []
     for entry in entries:
         if not entry.present:
@@ -318,7 +353,7 @@ def run_module() -> None:
         if params["state"] == "saved":
             result = save(params["dir"], params["files"], params["model_record"], module.check_mode)
         else:
-            result = restore(params["dir"], params["model_record"], module.check_mode)
+            result = restore(params["dir"], params["model_record"], module.check_mode, params["files"])
     except (SnapshotError, OSError) as error:
         module.fail_json(
             msg=f"Could not {params['state'].removesuffix('d')} the app model in {params['dir']}: {error}"

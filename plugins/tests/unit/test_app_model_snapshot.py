@@ -143,6 +143,49 @@ def test_a_saved_record_that_was_broken_since_is_an_error_naming_it(tmp_path: Pa
         restore(str(snapshot), str(model["record"]), check_mode=False)
 
 
+def test_a_snapshot_directory_that_is_a_symlink_is_refused_and_left_alone(tmp_path: Path, model) -> None:
+    """The directory of the snapshot is written and read as root: a symlink laid in its place (by a user
+    who can write its parent) must not lead root to chmod, fill or empty the directory it points to."""
+    target = tmp_path / "somewhere"
+    target.mkdir(mode=0o755)
+    (target / "keep").write_text("mine\n")
+    snapshot = tmp_path / "snapshot"
+    snapshot.symlink_to(target)
+    with pytest.raises(SnapshotError, match=r"snapshot is not a directory of uid \d+ \(it is a symlink"):
+        save(str(snapshot), paths(model), None, check_mode=False)
+    with pytest.raises(SnapshotError, match=r"is not a directory of uid"):
+        restore(str(snapshot), None, check_mode=False)
+    assert sorted(os.listdir(target)) == ["keep"] and target.stat().st_mode & 0o777 == 0o755
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a directory to another user needs root")
+def test_a_snapshot_directory_of_another_user_is_refused(tmp_path: Path, model) -> None:
+    snapshot = tmp_path / "snapshot"
+    save(str(snapshot), paths(model), None, check_mode=False)
+    os.chown(snapshot, 65534, 65534)
+    with pytest.raises(SnapshotError, match=r"uid 65534's\)"):
+        restore(str(snapshot), None, check_mode=False)
+
+
+def test_restore_refuses_a_manifest_naming_a_file_outside_the_model(tmp_path: Path, model) -> None:
+    """Given the model's files, restore writes back only those: a manifest changed to name another path
+    (with the mode and owner it likes) is refused before anything is written."""
+    snapshot = tmp_path / "snapshot"
+    save(str(snapshot), paths(model), None, check_mode=False)
+    model["web"].write_text("SECRET=new\n")
+    manifest = json.loads((snapshot / "manifest.json").read_text())
+    manifest["files"][1]["path"] = str(tmp_path / "elsewhere")
+    (snapshot / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(SnapshotError, match=r"not the app model's: .*elsewhere; nothing was put back"):
+        restore(str(snapshot), None, check_mode=False, paths=paths(model))
+    assert model["web"].read_text() == "SECRET=new\n" and not (tmp_path / "elsewhere").exists()
+    # The files given are the ones saved: restored as before.
+    save(str(snapshot), paths(model), None, check_mode=False)
+    model["web"].write_text("SECRET=newer\n")
+    restored = restore(str(snapshot), None, check_mode=False, paths=paths(model))
+    assert restored["restored"] == [str(model["web"])]
+
+
 def test_module_never_returns_contents_and_refuses_relative_paths(
     tmp_path: Path, model, run_module: RunModule
 ) -> None:
