@@ -130,6 +130,7 @@ import json
 import math
 import os
 import re
+import stat
 import subprocess
 import time
 from collections.abc import Sequence
@@ -157,11 +158,19 @@ def sha1_of(path: str) -> str | None:
 
 
 def read_small(path: str, limit: int = RECORD_MAX_BYTES) -> str | None:
+    """The start of a regular file, or None. diagnose runs as root and a release is the app user's:
+    a symlink there (to a key, /etc/shadow) is not followed into the report, nor a FIFO waited on."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return handle.read(limit)
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
+    with os.fdopen(descriptor, encoding="utf-8", errors="replace") as handle:
+        try:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                return None
+            return handle.read(limit)
+        except OSError:
+            return None
 
 
 def release_state(release_dir: str, prisma_client_dir: str) -> dict[str, Any]:

@@ -84,6 +84,22 @@ def test_release_state_without_client_build_or_record(tmp_path: Path):
     assert state["record"] is None
 
 
+def test_release_state_does_not_follow_what_the_app_user_laid_in_the_release(tmp_path: Path):
+    """diagnose reads the release as root; the app user wrote .next: a BUILD_ID that is a symlink to a
+    file only root may read is not copied into the report, and a FIFO is not waited on."""
+    release = make_release(tmp_path)
+    secret = tmp_path / "root-only"
+    secret.write_text("-----BEGIN PRIVATE KEY-----\n")
+    secret.chmod(0o600)
+    (release / ".next" / "BUILD_ID").unlink()
+    (release / ".next" / "BUILD_ID").symlink_to(secret)
+    (release / ".shipshape-release.json").unlink()
+    os.mkfifo(release / ".shipshape-release.json")
+    state = release_state(str(tmp_path / "current"), "node_modules/.prisma/client")
+    assert state["build_id"] is None and state["record"] is None
+    assert "PRIVATE" not in json.dumps(state)
+
+
 def test_env_names_never_carry_values(tmp_path: Path):
     make_release(tmp_path)
     entries = env_state(str(tmp_path), ["web", "worker"])
