@@ -408,6 +408,42 @@ def test_a_campaign_stuck_in_sending_and_a_stale_lock_i11(host, rows):
     assert campaign_status(host, "drill-stuck") == "COMPLETED"
 
 
+def started_at(host, pid: str) -> float:
+    """When a process started, in seconds since the epoch, to the clock tick (/proc's start time)."""
+    script = (
+        "import os, sys; fields = open(f'/proc/{sys.argv[1]}/stat').read().rsplit(')', 1)[1].split(); "
+        "boot = next(int(line.split()[1]) for line in open('/proc/stat') if line.startswith('btime')); "
+        "print(boot + int(fields[19]) / os.sysconf('SC_CLK_TCK'))"
+    )
+    return float(run_ok(host, f"python3 -c {shlex.quote(script)} {pid}"))
+
+
+def test_a_programs_file_edited_by_hand_is_undone_and_nothing_starts_before_the_stuck_fix(host, rows):
+    """supervisord applies a changed programs file by starting the group at once: applied at the
+    re-render, the worker ran before the stuck-record fix (seed 004's race). Every program must start
+    after the fix, under the programs file as rendered."""
+    conf = f"/etc/supervisor/conf.d/{NAME}.conf"
+    rendered = run_ok(host, f"cat {conf}")
+    # Someone "fixed" the crash loop of I5 by hand, and applied it.
+    run_ok(host, f"sed -i 's/^startretries=.*/startretries=30/' {conf} && supervisorctl update {NAME}")
+    wait_for(lambda: every_program_runs(host), "the programs to run the hand-edited file")
+    insert_stuck_campaign(host, "drill-programs")
+    run, _ = recover("programs", "-e", "recover_fix_stuck=true")
+    assert_back(host, run, rows)
+    assert run_ok(host, f"cat {conf}") == rendered
+    assert campaign_status(host, "drill-programs") == "COMPLETED"
+    fixed_at = float(
+        psql(
+            host,
+            "SELECT extract(epoch FROM \"completedAt\" AT TIME ZONE current_setting('TimeZone'))"
+            " FROM \"Campaign\" WHERE id = 'drill-programs'",
+        )
+    )
+    for process in APP["app_processes"]:
+        pid = run_ok(host, f"supervisorctl pid {NAME}:{NAME}-{process['name']}").strip()
+        assert started_at(host, pid) > fixed_at, f"{process['name']} started before the stuck-record fix"
+
+
 def test_a_required_variable_removed_from_the_env_file_i12(host, rows):
     run_ok(host, f"sed -i '/^SESSION_SECRET=/d' {ENV}/web.env")
     run_ok(host, f"supervisorctl restart {NAME}:{NAME}-web || true")
