@@ -23,6 +23,10 @@ from ansible.plugins.action import ActionBase
 TARBALL = re.compile(r"\.(tar|tar\.gz|tgz)$")
 # Build output and dependencies: never part of a source, at any depth.
 ALWAYS_EXCLUDED = ("node_modules", ".next")
+# A developer's env files (Next.js loads .env and .env*.local), at any depth: they hold that
+# developer's secrets, and a release's environment is the inventory's (app_env, app_secret_env).
+# Packed, they would land readable by the app's group (nginx among it) in every release kept.
+LOCAL_ENV_FILES = (".env", ".env*.local")
 
 
 def normalized_mode(mode: int, is_dir: bool) -> int:
@@ -34,7 +38,8 @@ def normalized_mode(mode: int, is_dir: bool) -> int:
 
 def excluded(arcname: str, excludes: list[str]) -> bool:
     """Whether a member (named "./relative/path") is left out."""
-    if os.path.basename(arcname) in ALWAYS_EXCLUDED:
+    basename = os.path.basename(arcname)
+    if basename in ALWAYS_EXCLUDED or any(fnmatch.fnmatchcase(basename, env) for env in LOCAL_ENV_FILES):
         return True
     return any(
         fnmatch.fnmatchcase(arcname, "./" + pattern.removeprefix("./").rstrip("/")) for pattern in excludes

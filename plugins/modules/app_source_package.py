@@ -11,8 +11,9 @@ description:
   - A directory is packed into a tar in the run's temporary directory on the controller (removed when
     the run ends), with its entries sorted by name, every time set to 0, owners 0 and no names, and modes
     normalized (C(u+rwX,go+rX,go-w)), so the same tree always gives the same bytes and the same hash.
-  - C(node_modules) and C(.next) are left out at every depth (a workspace package has its own), and so
-    is every path of O(excludes).
+  - C(node_modules) and C(.next) are left out at every depth (a workspace package has its own), so are a
+    developer's env files C(.env) and C(.env*.local) (the release's environment comes from the inventory),
+    and so is every path of O(excludes).
   - A tarball (C(.tar), C(.tar.gz), C(.tgz)) is not repacked; it is only hashed.
   - Runs on the controller whatever the host; read-only for every host, so it runs in check mode too.
 version_added: "0.9.0"
