@@ -313,6 +313,16 @@ def test_pgbouncer_caps_server_connections_in_transaction_mode(host, record_prop
     assert default_pool <= report["active_at_once"] <= cap, summary
 
 
+def test_no_password_in_postgresqls_log(host):
+    """converge ran with log_statement = ddl: the role's CREATE ROLE is logged, its password is not."""
+    log = run_ok(host, "cat /var/log/postgresql/postgresql-15-main.log")
+    # The audit log was on: the role's CREATE DATABASE, right after CREATE ROLE, is in it.
+    assert "statement: CREATE DATABASE" in log, log[-2000:]
+    # Booleans only: pytest would print both operands of `secret in text` on failure.
+    leaked = PASSWORD in log
+    assert not leaked, "the app role's password appears in PostgreSQL's log"
+
+
 def test_no_password_in_any_ansible_output():
     inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"])
     log = inventory.parents[1] / "ansible.log"
