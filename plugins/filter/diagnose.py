@@ -167,6 +167,10 @@ def _restart_finding(program: Mapping[str, Any], restarts: str, log_hint: str, g
     )
 
 
+# The addresses a listener may hold: loopback, as the smoke tests accept (roles/app/tasks/smoke.yml).
+LOOPBACK_ADDRESSES = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
+
+
 def listener_findings(facts: Mapping[str, Any], options: Mapping[str, Any]) -> list[dict[str, Any]]:
     listeners = facts.get("listeners") or {}
     if listeners.get("error"):
@@ -240,6 +244,24 @@ def listener_findings(facts: Mapping[str, Any], options: Mapping[str, Any]) -> l
                     f"port {number} listens on IPv4 but does not accept connections (hung, or backlog full)",
                     described,
                     f"Read the program's log (supervisorctl tail {owner} stderr), then {_recover(options)}",
+                )
+            )
+        # Reachable, but not only from nginx: the smoke tests refuse this, so say it before a deploy does.
+        exposed = [entry for entry in entries if entry.get("address") not in LOOPBACK_ADDRESSES]
+        if exposed:
+            found.append(
+                finding(
+                    "I7",
+                    "warning",
+                    f"port {number} listens beyond loopback: reachable from the network, past nginx",
+                    [
+                        f"{entry.get('address')}:{number} ({entry.get('family')}) pid {entry.get('pid')} "
+                        f"`{entry.get('cmdline')}`"
+                        for entry in exposed
+                    ],
+                    "Make the program bind HOSTNAME (127.0.0.1, set by supervisor) instead of every address "
+                    "(seed 002's 0.0.0.0 fix): the smoke tests of deploy.yml and recover.yml fail until it "
+                    "does, and until then its body limit and timeouts are not nginx's.",
                 )
             )
         unknown = [entry for entry in entries if entry.get("pid") is None]

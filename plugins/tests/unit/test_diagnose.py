@@ -307,6 +307,27 @@ def test_ipv6_only_listener_is_i7():
     assert "::1:3000 (ipv6)" in found[0]["evidence"][0]
 
 
+@pytest.mark.parametrize(
+    ("address", "family"), [("0.0.0.0", "ipv4"), ("::", "ipv6"), ("203.0.113.7", "ipv4")]
+)
+def test_a_listener_beyond_loopback_is_an_i7_warning(address, family):
+    """Seed 002's own fix, listen(port) on every address: nginx reaches it, so does everyone else."""
+    facts = healthy()
+    facts["listeners"]["ports"][0] = listener(3000, 100, address=address, family="ipv4")
+    facts["listeners"]["ports"][0]["listeners"][0]["family"] = family
+    found = diagnose_findings(facts, OPTIONS)
+    assert [(f["id"], f["severity"]) for f in found] == [("I7", "warning")]
+    assert "listens beyond loopback" in found[0]["title"]
+    assert found[0]["evidence"] == [f"{address}:3000 ({family}) pid 100 `node server.js`"]
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "::ffff:127.0.0.1"])
+def test_a_loopback_listener_is_no_finding(address):
+    facts = healthy()
+    facts["listeners"]["ports"][0] = listener(3000, 100, address=address)
+    assert diagnose_findings(facts, OPTIONS) == []
+
+
 def test_localhost_upstream_is_i7():
     facts = healthy()
     facts["nginx"]["view"]["locations"][0].update(servers=["localhost:3000"], other_hosts=["localhost"])
