@@ -143,3 +143,21 @@ def test_without_a_db_group_the_budget_says_it_is_not_checked(tmp_path):
         "the connection budget (I3) is not checked: the pools of 1 web host(s) open up to 16 connections"
         in said
     )
+
+
+DEMO_SECRETS = {"vault_app_db_password": "demo-only-db-password-7d2f9c", "vault_smtp": "a-real-one-4f1c9e2a"}
+
+
+@pytest.mark.parametrize("connection", ["ssh", "local"])
+def test_the_demos_public_secrets_are_refused_on_a_server(tmp_path, connection):
+    run = validate(tmp_path, **DEMO_SECRETS, ansible_connection=connection)
+    assert run.returncode != 0, tail(run)
+    assert "vault_app_db_password hold the public demo values of inventories/demo" in run.stdout, tail(run)
+    assert f"web1 is not a local test container (connection {connection})" in run.stdout
+    # Names only: neither value is printed.
+    assert not any(value in run.stdout + run.stderr for value in DEMO_SECRETS.values())
+
+
+def test_the_demos_public_secrets_are_allowed_on_a_local_test_container(tmp_path):
+    run = validate(tmp_path, **DEMO_SECRETS, ansible_connection="podman_nsenter")
+    assert run.returncode == 0, tail(run)
