@@ -350,13 +350,36 @@ def read_listeners(proc_root: str = "/proc") -> list[Listener]:
     return listeners
 
 
+def threads_exited(pid: int, proc_root: str = "/proc") -> bool:
+    """True when every thread of pid has exited (is a zombie, being torn down, or gone)."""
+    try:
+        thread_ids = os.listdir(f"{proc_root}/{pid}/task")
+    except OSError:
+        return True
+    for thread_id in thread_ids:
+        try:
+            state = parse_stat(_read_text(f"{proc_root}/{pid}/task/{thread_id}/stat"))[1]
+        except (OSError, ValueError, IndexError):
+            continue  # this thread is gone
+        if state not in GONE_STATES:
+            return False
+    return True
+
+
 def read_starttime(pid: int, proc_root: str = "/proc") -> int | None:
-    """The process's start time, or None if it is gone or has exited (a zombie)."""
+    """The process's start time, or None if it is gone or has exited.
+
+    /proc/PID/stat shows the main thread only. In a multi-threaded process (node) it may be a zombie while
+    the other threads are still exiting, and the last of them to go closes the process's files, its
+    listening sockets among them: the process has exited only once all its threads have.
+    """
     try:
         _comm, state, _ppid, starttime = parse_stat(_read_text(f"{proc_root}/{pid}/stat"))
     except (OSError, ValueError, IndexError):
         return None
-    return None if state in GONE_STATES else starttime
+    if state in GONE_STATES and threads_exited(pid, proc_root):
+        return None
+    return starttime
 
 
 def read_process(pid: int, proc_root: str = "/proc") -> tuple[Process | None, bool]:

@@ -381,6 +381,25 @@ def test_read_processes_from_a_fake_tree(fake_proc: Path) -> None:
     assert read_starttime(9999, str(fake_proc)) is None
 
 
+@pytest.mark.parametrize(
+    ("thread_states", "alive"),
+    [(["Z", "R"], True), (["Z", "X"], False), (["Z"], False), ([], False)],
+    ids=["a-thread-still-exiting", "all-exited", "single-threaded-zombie", "no-task-directory"],
+)
+def test_read_starttime_waits_for_every_thread(
+    fake_proc: Path, thread_states: list[str], alive: bool
+) -> None:
+    # The main thread of 4243 is a zombie; the last thread to exit closes its files and sockets.
+    base = fake_proc / "4243"
+    (base / "stat").write_text((base / "stat").read_text().replace(" S ", " Z ", 1))
+    for index, state in enumerate(thread_states):
+        (base / "task" / str(4243 + index)).mkdir(parents=True)
+        (base / "task" / str(4243 + index) / "stat").write_text(
+            f"{4243 + index} (node) {state} 4242 4243 4243 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 42430 1 2"
+        )
+    assert read_starttime(4243, str(fake_proc)) == (42430 if alive else None)
+
+
 def test_read_listeners_from_a_fake_tree(fake_proc: Path) -> None:
     ports = {listener.port: listener.family for listener in read_listeners(str(fake_proc))}
     if sys.byteorder == "little":
