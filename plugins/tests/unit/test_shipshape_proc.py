@@ -25,6 +25,7 @@ from ansible.module_utils.shipshape_proc import (
     parse_stat,
     parse_status_uid,
     path_under,
+    python_runs,
     read_listeners,
     read_processes,
     read_starttime,
@@ -224,10 +225,45 @@ SUPERVISORD = proc(
             False,
         ),
         (proc(4, cmdline=("node", "server.js", "--name", "supervisord")), False),
+        # started with interpreter options, or as a module: comm and exe say python
+        (proc(5, comm="python3", cmdline=("python3", "-u", "/usr/bin/supervisord", "-n")), True),
+        (proc(6, comm="python3", cmdline=("python3", "-m", "supervisor.supervisord", "-n")), True),
+        (
+            proc(
+                7,
+                comm="python3",
+                cmdline=("/usr/bin/python3", "-W", "ignore", "-um", "supervisor.supervisord"),
+            ),
+            True,
+        ),
+        (proc(8, comm="python3", cmdline=("python3", "/srv/shop/tool.py", "/usr/bin/supervisord")), False),
+        (proc(9, comm="python3", cmdline=("python3", "-m", "supervisor.supervisorctl", "status")), False),
     ],
 )
 def test_is_supervisord(process: Process, expected: bool) -> None:
     assert is_supervisord(process) is expected
+
+
+@pytest.mark.parametrize(
+    ("cmdline", "runs"),
+    [
+        (("python3", "/usr/bin/supervisord", "-n"), "/usr/bin/supervisord"),
+        (("python3.11", "-u", "-B", "/usr/bin/supervisord"), "/usr/bin/supervisord"),
+        (("python3", "-W", "error", "-X", "dev", "app.py"), "app.py"),
+        (("python3", "-Werror", "-Xdev", "app.py"), "app.py"),
+        (("python3", "-uW", "error", "app.py"), "app.py"),
+        (("python3", "--check-hash-based-pycs", "never", "-I", "app.py"), "app.py"),
+        (("python3", "-m", "supervisor.supervisord"), "-m supervisor.supervisord"),
+        (("python3", "-Bmsupervisor.supervisord"), "-m supervisor.supervisord"),
+        (("python3", "--", "app.py", "-m", "x"), "app.py"),
+        (("python3", "-c", "import supervisord"), None),
+        (("python3", "-i"), None),
+        (("node", "/usr/bin/supervisord"), None),
+        ((), None),
+    ],
+)
+def test_python_runs(cmdline: tuple[str, ...], runs: str | None) -> None:
+    assert python_runs(cmdline) == runs
 
 
 @pytest.mark.parametrize(

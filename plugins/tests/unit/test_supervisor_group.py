@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import supervisor_group
+from ansible.module_utils.shipshape_proc import parent_map, read_processes, supervisor_of
 from module_run import RunModule
 from supervisor_group import restarted, wait_settled, wait_stopped
 
@@ -289,6 +290,21 @@ def test_an_unknown_group_or_socket_is_refused(supervisord: str, run_module: Run
     result = run_module(supervisor_group, {"name": "shop", "socket": str(tmp_path / "absent.sock")})
     assert result["failed"] is True
     assert result["msg"].startswith(f"cannot read supervisord on {tmp_path / 'absent.sock'}")
+
+
+def test_the_programs_of_a_supervisord_run_as_a_module_count_as_supervised(
+    supervisord: str, run_module: RunModule
+):
+    # The fixture runs `python -m supervisor.supervisord`: neither comm nor argv[1] says supervisord,
+    # and app_reap must still leave its programs alone.
+    started = run_module(supervisor_group, {"name": "shop", "state": "started", "socket": supervisord})
+    processes, _unreadable = read_processes()
+    parents = parent_map(processes)
+    for program in started["processes"]:
+        supervisor = supervisor_of(program["pid"], processes, parents)
+        assert supervisor is not None, f"{program['name']} is not seen as run by supervisord"
+        assert "supervisor.supervisord" in processes[supervisor].cmdline
+    run_module(supervisor_group, {"name": "shop", "state": "stopped", "socket": supervisord})
 
 
 def test_restarted_ignores_programs_that_were_not_running():
