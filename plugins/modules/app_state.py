@@ -292,8 +292,12 @@ def supervisord_log_state(path: str, limit: int) -> dict[str, Any]:
 
 
 def run(argv: Sequence[str], timeout: int) -> dict[str, Any]:
+    """rc, stdout and stderr of a command; bytes that are not UTF-8 (a Latin-1 comment that
+    ``nginx -T`` prints from a config file) come out as U+FFFD instead of failing the module."""
     try:
-        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
+        done = subprocess.run(
+            list(argv), capture_output=True, text=True, errors="replace", timeout=timeout, check=False
+        )
     except FileNotFoundError:
         return {"rc": 127, "stdout": "", "stderr": f"{argv[0]}: command not found"}
     except subprocess.TimeoutExpired:

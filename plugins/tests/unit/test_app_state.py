@@ -154,6 +154,15 @@ def test_run_reports_a_missing_command_and_a_timeout():
     }
 
 
+def test_run_replaces_bytes_that_are_not_utf8():
+    # What nginx -T prints from a config file with a Latin-1 comment ("café").
+    assert run(["sh", "-c", r"printf '# caf\351\n'; printf '\377' >&2"], 5) == {
+        "rc": 0,
+        "stdout": "# caf\ufffd\n",
+        "stderr": "\ufffd",
+    }
+
+
 def test_module_reads_everything_and_changes_nothing(tmp_path: Path, run_module: RunModule):
     make_release(tmp_path)
     log = tmp_path / "supervisord.log"
