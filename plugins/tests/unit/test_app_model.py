@@ -240,6 +240,15 @@ def test_an_app_port_a_service_on_the_host_uses_is_refused(variable, port, proce
     ]
 
 
+@pytest.mark.parametrize("port", ["6379", " 6379 "])
+def test_a_service_port_given_as_a_string_is_compared_as_a_number(port):
+    # -e redis_port=6379 on the command line gives the string "6379".
+    assert service_port_problems([{**WEB, "port": 6379}], {"redis_port": port}) == [
+        "app_processes[0] ('web') takes port 6379, which is redis_port on this host: one of them "
+        "would fail with EADDRINUSE (seed 002, I6). Give the process another port."
+    ]
+
+
 def test_service_ports_apart_from_the_app_are_accepted():
     assert service_port_problems([WEB, SOCKET, WORKER], {"postgresql_port": 5432, "redis_port": 6379}) == []
 
