@@ -29,7 +29,6 @@ PROCESS_KEYS = {
     "websocket",
     "db_pool",
     "host",
-    "env",
     "stopwaitsecs",
     # Path (and query) the smoke test upgrades to a WebSocket; proxy_path when unset.
     "smoke_path",

@@ -270,6 +270,14 @@ def test_process_fields_are_checked(change, variable):
     assert any(p.startswith(variable) for p in found), found
 
 
+def test_a_process_env_is_refused_rather_than_dropped():
+    # Nothing renders a per-process env: each process gets app_env and app_secret_env, and its pool.
+    found = problems(app_processes=[WEB, SOCKET, {**WORKER, "env": {"CONCURRENCY": "5"}}])
+    unknown = [p for p in found if "unknown keys" in p]
+    assert len(unknown) == 1
+    assert unknown[0].startswith("app_processes[2] has unknown keys ['env']; allowed keys are")
+
+
 def test_duplicate_names_are_refused():
     found = problems(app_processes=[WEB, {**WEB, "port": 4000}])
     assert found and "names ['web']" in found[0]
