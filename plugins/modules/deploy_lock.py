@@ -146,6 +146,7 @@ import errno
 import fcntl
 import json
 import os
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -156,6 +157,18 @@ from ansible.module_utils.basic import AnsibleModule
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 POLL_INTERVAL = 1.0
+# Times the lock file may turn up between reading the path (nothing there) and creating it, each time
+# put there by something that does not take the guard, before the task fails instead of looking again.
+CREATE_ATTEMPTS = 10
+# What else than a regular file may be at the lock's path, as people call it.
+FILE_KINDS = {
+    stat.S_IFLNK: "a symbolic link",
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
 
 
 class Clock(Protocol):
@@ -178,6 +191,21 @@ class LockError(Exception):
     def __init__(self, message: str, result: dict[str, Any]) -> None:
         super().__init__(message)
         self.result = result
+
+
+class NotALockFileError(Exception):
+    """Something other than a regular file is at the lock's path; the module leaves it alone."""
+
+    def __init__(self, path: str, mode: int) -> None:
+        kind = FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        if stat.S_ISLNK(mode):
+            with contextlib.suppress(OSError):
+                kind += f" to {os.readlink(path)}"
+        super().__init__(
+            f"The deploy lock's path {path} is {kind}, not a lock file: nothing was changed. Look at it "
+            f"(ls -l {path}) and remove it if it was left there (by a copy or a restore of the app's "
+            "directory); the next run then creates the lock."
+        )
 
 
 @dataclass(frozen=True)
@@ -285,16 +313,31 @@ def decide_release(current: Lock | None, owner: str | None, now: float, force: b
 
 
 def read_lock(path: str, ttl: int) -> Lock | None:
+    """The lock at path, or None when there is none.
+
+    A file that is not a lock this module wrote (not JSON, not UTF-8) counts as held by an unknown owner
+    (unreadable_lock). Anything but a regular file raises NotALockFileError: a dangling symbolic link
+    would read as no lock while none can be created over it, and a FIFO would block the read.
+    """
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-            modified = os.fstat(handle.fileno()).st_mtime
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
+    except OSError:
+        mode = os.lstat(path).st_mode  # ELOOP: a symbolic link; ENXIO: a socket
+        if not stat.S_ISREG(mode):
+            raise NotALockFileError(path, mode) from None
+        raise
+    status = os.fstat(descriptor)
+    if not stat.S_ISREG(status.st_mode):
+        os.close(descriptor)
+        raise NotALockFileError(path, status.st_mode)
+    with os.fdopen(descriptor, "rb") as handle:
+        raw = handle.read()
     try:
-        return parse_lock(text)
-    except ValueError as error:
-        return unreadable_lock(modified, ttl, str(error))
+        return parse_lock(raw.decode("utf-8"))
+    except ValueError as error:  # UnicodeDecodeError is one
+        return unreadable_lock(status.st_mtime, ttl, str(error))
 
 
 def _write_temporary(path: str, lock: Lock) -> str:
@@ -388,6 +431,7 @@ def acquire(
     check_mode: bool,
 ) -> dict[str, Any]:
     started = clock.now()
+    attempts = 0
     while True:
         now = clock.now()
         with contextlib.nullcontext() if check_mode else guard(path):
@@ -410,7 +454,15 @@ def acquire(
                     msg=f"Would {action.replace('_', ' ')} the deploy lock {path} for {owner}.",
                 )
             if action == "create" and not create_lock(path, new):
-                continue  # created by something outside the guard in the meantime: look again
+                attempts += 1
+                if attempts < CREATE_ATTEMPTS:
+                    continue  # created by something outside the guard in the meantime: look again
+                raise LockError(
+                    f"Could not create the deploy lock {path}: {attempts} times something that does not "
+                    "take the lock's guard (another tool, or a person) put a file there first. Find what "
+                    "writes it.",
+                    _result(found, None, now),
+                )
             if action in ("renew", "take_over"):
                 replace_lock(path, new)
             if action != "wait":
@@ -565,6 +617,8 @@ def run_module() -> None:
             result = release(path, params["owner"], params["force"], params["ttl"], clock, module.check_mode)
     except LockError as error:
         module.fail_json(msg=str(error), path=path, state=params["state"], **error.result)
+    except NotALockFileError as error:
+        module.fail_json(msg=str(error), path=path, state=params["state"])
     except OSError as error:
         module.fail_json(
             msg=f"Could not {params['state'].rstrip('d')} the deploy lock {path}: {error}. "

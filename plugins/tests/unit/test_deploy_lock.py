@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -222,14 +223,73 @@ def test_take_over_says_so_with_the_old_owner(lock_path: Path, now: float, force
     assert on_disk(lock_path)["owner"] == "alice@laptop"
 
 
-def test_an_unreadable_lock_file_is_held_until_its_ttl_from_mtime(lock_path: Path) -> None:
-    lock_path.write_text("{half a lock")
+@pytest.mark.parametrize(
+    "content", [b"{half a lock", b"\xff\xfe not UTF-8 \x80"], ids=["not-json", "not-utf8"]
+)
+def test_an_unreadable_lock_file_is_held_until_its_ttl_from_mtime(lock_path: Path, content: bytes) -> None:
+    lock_path.write_bytes(content)
     os.utime(lock_path, (T0, T0))
     with pytest.raises(LockError, match=r"unknown \(the lock file is unreadable"):
         take(lock_path, clock=FakeClock(T0 + 60))
     result = take(lock_path, clock=FakeClock(T0 + TTL + 1))
     assert result["took_over"] is True
     assert on_disk(lock_path)["owner"] == "alice@laptop"
+
+
+def _make_symlink(path: Path) -> None:
+    path.symlink_to(path.parent / "gone")
+
+
+def _make_symlink_to_a_lock(path: Path) -> None:
+    take(path.parent / "elsewhere.lock", owner="bob@ci")
+    path.symlink_to(path.parent / "elsewhere.lock")
+
+
+def _make_socket(path: Path) -> None:
+    # Bound, then closed: the socket file stays, and opening it fails with ENXIO.
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(path))
+
+
+NOT_LOCK_FILES = {
+    "dangling-symlink": (_make_symlink, "a symbolic link to"),
+    "symlink-to-a-lock": (_make_symlink_to_a_lock, "a symbolic link to"),
+    "directory": (Path.mkdir, "a directory"),
+    "fifo": (os.mkfifo, "a FIFO"),
+    "socket": (_make_socket, "a socket"),
+}
+
+
+@pytest.mark.parametrize("kind", NOT_LOCK_FILES)
+@pytest.mark.parametrize("state", ["acquired", "released", "inspect"])
+def test_anything_but_a_regular_file_at_the_lock_path_fails_naming_it(
+    lock_path: Path, run_module: RunModule, kind: str, state: str
+) -> None:
+    # A dangling symlink read as "no lock", and creating one over it failed: acquire looped for ever.
+    make, words = NOT_LOCK_FILES[kind]
+    make(lock_path)
+    before = os.lstat(lock_path)
+    result = run_module(deploy_lock, {"state": state, "path": str(lock_path), "owner": "alice@laptop"})
+    assert result["failed"] is True
+    assert result["msg"].startswith(f"The deploy lock's path {lock_path} is {words}")
+    assert "nothing was changed" in result["msg"]
+    after = os.lstat(lock_path)
+    assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
+
+
+def test_acquire_stops_looking_again_when_the_lock_keeps_turning_up(
+    lock_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempts = []
+
+    def found_there_first(path: str, lock: Lock) -> bool:
+        attempts.append(path)
+        return False
+
+    monkeypatch.setattr(deploy_lock, "create_lock", found_there_first)
+    with pytest.raises(LockError, match=f"Could not create the deploy lock {lock_path}: 10 times"):
+        take(lock_path)
+    assert len(attempts) == deploy_lock.CREATE_ATTEMPTS
 
 
 @pytest.mark.parametrize(
