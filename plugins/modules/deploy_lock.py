@@ -16,7 +16,8 @@ description:
     cannot both win.
   - A lock held by someone else fails the task with the owner's name and the lock's age, after waiting up to
     O(wait) seconds for it. A lock past its O(ttl) is stale; it is taken over and the result says
-    RV(took_over) with the old owner.
+    RV(took_over) with the old owner. So is a lock dated more than 5 minutes ahead of the host's clock
+    (RV(dated_ahead)).
   - Taking the lock again as its owner renews it (a new expiry). Releasing needs the owner, unless the lock
     is stale or O(force) is set.
 version_added: "0.1.0"
@@ -111,7 +112,14 @@ held:
   returned: always
   type: bool
 stale:
-  description: Whether the lock found was past its TTL.
+  description: Whether the lock found was past its TTL, or dated ahead (see RV(dated_ahead)).
+  returned: always
+  type: bool
+dated_ahead:
+  description:
+    - Whether the lock found is dated more than 5 minutes ahead of the host's clock. It was written while
+      the clock was wrong, or the clock has been set back since; its times say nothing, so it counts as
+      stale (taken over by the next deploy) instead of being held until the clock catches up.
   returned: always
   type: bool
 age:
@@ -157,6 +165,11 @@ from ansible.module_utils.basic import AnsibleModule
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 POLL_INTERVAL = 1.0
+# A lock dated further ahead of the host's clock than this was written while the clock was wrong, or the
+# clock has been set back since (a fast clock corrected at boot): its times say nothing, and it would
+# otherwise be held until the clock caught up, for as long as the clock was wrong. It counts as stale.
+# Up to this much is clock adjustment while a deploy runs, and the lock stays held.
+FUTURE_MARGIN = 300
 # Times the lock file may turn up between reading the path (nothing there) and creating it, each time
 # put there by something that does not take the guard, before the task fails instead of looking again.
 CREATE_ATTEMPTS = 10
@@ -275,8 +288,19 @@ def unreadable_lock(modified: float, ttl: int, problem: str) -> Lock:
     )
 
 
+def ahead_of_clock(lock: Lock, now: float) -> float:
+    """Seconds by which the lock is dated ahead of now: it was taken (acquired_at), or last taken again
+    (expires_at less its ttl), in the future. 0 or less for a lock written by a right clock."""
+    last_taken = lock.expires_at - lock.ttl if lock.ttl > 0 else lock.acquired_at
+    return max(lock.acquired_at, last_taken) - now
+
+
+def dated_ahead(lock: Lock, now: float) -> bool:
+    return ahead_of_clock(lock, now) > FUTURE_MARGIN
+
+
 def is_stale(lock: Lock, now: float) -> bool:
-    return now >= lock.expires_at
+    return now >= lock.expires_at or dated_ahead(lock, now)
 
 
 def describe(lock: Lock, now: float) -> str:
@@ -285,6 +309,13 @@ def describe(lock: Lock, now: float) -> str:
         part for part in (lock.pid and f"pid {lock.pid}", lock.host and f"on {lock.host}") if part
     )
     who = f"{lock.owner} ({where})" if where else lock.owner
+    if dated_ahead(lock, now):
+        return (
+            f"{who} for {lock.purpose}, dated {format_duration(ahead_of_clock(lock, now))} ahead of this "
+            f"host's clock (taken at {format_time(lock.acquired_at)}, expiring at "
+            f"{format_time(lock.expires_at)}): the clock was wrong when it was written or has been set back "
+            "since, so its times say nothing and it counts as stale"
+        )
     if is_stale(lock, now):
         expiry = f"stale since {format_duration(now - lock.expires_at)}"
     else:
@@ -407,6 +438,7 @@ def _result(found: Lock | None, lock: Lock | None, now: float, **fields: Any) ->
         "found": found.to_dict() if found else None,
         "held": lock is not None and not is_stale(lock, now),
         "stale": found is not None and is_stale(found, now),
+        "dated_ahead": found is not None and dated_ahead(found, now),
         "age": int(now - found.acquired_at) if found else None,
         "acquired": False,
         "took_over": False,
@@ -440,7 +472,9 @@ def acquire(
             new = Lock(owner, owner_pid, owner_host, int(now), int(now) + ttl, purpose, ttl)
             if action == "renew":
                 assert found is not None
-                new = Lock(owner, owner_pid, owner_host, found.acquired_at, int(now) + ttl, purpose, ttl)
+                # Renewing a lock dated ahead (the clock was set back since it was taken) dates it now.
+                taken = min(found.acquired_at, int(now))
+                new = Lock(owner, owner_pid, owner_host, taken, int(now) + ttl, purpose, ttl)
             waited = int(now - started)
             if check_mode and action != "wait":
                 return _result(

@@ -108,6 +108,7 @@ def test_parse_lock_refuses_what_is_not_a_lock(text: str) -> None:
 
 
 HELD = Lock("bob@ci", None, None, T0, T0 + TTL, "deploy", TTL)
+YEAR = 365 * 86400
 
 
 @pytest.mark.parametrize(
@@ -119,6 +120,12 @@ HELD = Lock("bob@ci", None, None, T0, T0 + TTL, "deploy", TTL)
         (HELD, "alice", T0 + TTL - 1, False, "wait"),
         (HELD, "alice", T0 + TTL, False, "take_over"),
         (HELD, "alice", T0 + 10, True, "take_over"),
+        # Dated ahead of the clock: taken (or taken again) in the future, beyond the 5 minutes' margin.
+        (HELD, "alice", T0 - 300, False, "wait"),
+        (HELD, "alice", T0 - 301, False, "take_over"),
+        (HELD, "alice", T0 - YEAR, False, "take_over"),
+        (Lock("bob@ci", None, None, T0, T0 + 600 + TTL, "deploy", TTL), "alice", T0 + 10, False, "take_over"),
+        (Lock("bob@ci", None, None, T0, T0 + 600 + TTL, "deploy", TTL), "alice", T0 + 400, False, "wait"),
     ],
 )
 def test_decide_acquire(current: Lock | None, owner: str, now: float, force: bool, expected: str) -> None:
@@ -152,6 +159,13 @@ def test_decide_release(
             "expires in 26m48s at 2025-01-01T03:30:00Z",
         ),
         (HELD, T0 + TTL + 60, "bob@ci for deploy, taken 31m00s ago, stale since 1m00s"),
+        (
+            HELD,
+            T0 - 3600,
+            "bob@ci for deploy, dated 1h00m00s ahead of this host's clock (taken at 2025-01-01T03:00:00Z, "
+            "expiring at 2025-01-01T03:30:00Z): the clock was wrong when it was written or has been set "
+            "back since, so its times say nothing and it counts as stale",
+        ),
     ],
 )
 def test_describe(lock: Lock, now: float, expected: str) -> None:
@@ -221,6 +235,36 @@ def test_take_over_says_so_with_the_old_owner(lock_path: Path, now: float, force
     assert result["found"]["owner"] == "bob@ci"
     assert reason in result["msg"] and "from bob@ci" in result["msg"]
     assert on_disk(lock_path)["owner"] == "alice@laptop"
+
+
+def test_a_lock_dated_a_year_ahead_is_taken_over_not_held_for_a_year(lock_path: Path) -> None:
+    # Written while the host's clock was a year fast; the clock has been put right since.
+    take(lock_path, owner="bob@ci", clock=FakeClock(T0 + YEAR))
+    seen = inspect(str(lock_path), TTL, FakeClock(T0))
+    assert (seen["held"], seen["stale"], seen["dated_ahead"]) == (False, True, True)
+    assert "dated 8760h00m00s ahead of this host's clock" in seen["msg"]
+    assert "The next deploy will take it over." in seen["msg"]
+    result = take(lock_path, clock=FakeClock(T0))
+    assert (result["acquired"], result["took_over"], result["dated_ahead"]) == (True, True, True)
+    assert result["msg"].startswith(f"Took over the deploy lock {lock_path} for alice@laptop from bob@ci")
+    assert "ahead of this host's clock" in result["msg"] and result["msg"].endswith(": it was stale.")
+    assert on_disk(lock_path)["acquired_at"] == "2025-01-01T03:00:00Z"
+
+
+def test_a_lock_dated_ahead_within_the_margin_is_held(lock_path: Path) -> None:
+    take(lock_path, owner="bob@ci", clock=FakeClock(T0 + 120))
+    with pytest.raises(LockError, match="Another deploy holds the lock") as raised:
+        take(lock_path, clock=FakeClock(T0))
+    assert raised.value.result["dated_ahead"] is False
+
+
+def test_renewing_ones_own_lock_dated_ahead_dates_it_now(lock_path: Path) -> None:
+    # Taken, then the clock was set back an hour: renewed, the lock is dated by the clock as it is now.
+    take(lock_path, clock=FakeClock(T0 + 3600))
+    result = take(lock_path, clock=FakeClock(T0))
+    assert (result["renewed"], result["held"]) == (True, True)
+    assert on_disk(lock_path)["acquired_at"] == "2025-01-01T03:00:00Z"
+    assert inspect(str(lock_path), TTL, FakeClock(T0 + 60))["held"] is True
 
 
 @pytest.mark.parametrize(
