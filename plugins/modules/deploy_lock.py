@@ -39,10 +39,14 @@ options:
       - Required for C(acquired); for C(released) unless O(force).
     type: str
   owner_pid:
-    description: The process id of the deploy on the controller, recorded so an operator can find it.
+    description:
+      - The process id of the deploy on the controller, recorded so an operator can find it.
+      - When the owner renews its lock without it, the lock keeps the one it has.
     type: int
   owner_host:
-    description: The host the deploy runs from (the controller), recorded for the operator.
+    description:
+      - The host the deploy runs from (the controller), recorded for the operator.
+      - When the owner renews its lock without it, the lock keeps the one it has.
     type: str
   purpose:
     description: What the lock is for, recorded in the lock, such as C(deploy) or C(recover).
@@ -474,7 +478,10 @@ def acquire(
                 assert found is not None
                 # Renewing a lock dated ahead (the clock was set back since it was taken) dates it now.
                 taken = min(found.acquired_at, int(now))
-                new = Lock(owner, owner_pid, owner_host, taken, int(now) + ttl, purpose, ttl)
+                # The same run renews it (renew_lock.yml): its pid and host stay unless given again.
+                pid = found.pid if owner_pid is None else owner_pid
+                host = found.host if owner_host is None else owner_host
+                new = Lock(owner, pid, host, taken, int(now) + ttl, purpose, ttl)
             waited = int(now - started)
             if check_mode and action != "wait":
                 return _result(

@@ -202,6 +202,13 @@ def test_acquire_again_as_owner_renews(lock_path: Path) -> None:
     assert on_disk(lock_path)["expires_at"] == "2025-01-01T03:40:00Z"
 
 
+def test_renewing_without_pid_and_host_keeps_those_of_the_lock(lock_path: Path) -> None:
+    # renew_lock.yml gives only the owner: the run, its pid and its controller are the same.
+    take(lock_path)
+    take(lock_path, clock=FakeClock(T0 + 600), owner_pid=None, owner_host=None)
+    assert (on_disk(lock_path)["pid"], on_disk(lock_path)["host"]) == (4242, "laptop")
+
+
 def test_a_held_lock_fails_with_the_owner_and_age_after_waiting(lock_path: Path) -> None:
     take(lock_path, owner="bob@ci")
     clock = FakeClock(T0 + 192)
