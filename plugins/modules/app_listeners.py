@@ -40,7 +40,7 @@ options:
     type: bool
     default: true
   connect_timeout:
-    description: Seconds to wait for each connection of O(connect).
+    description: Seconds to wait for each connection of O(connect); more than 0.
     type: float
     default: 2.0
 notes:
@@ -125,6 +125,7 @@ unreadable_pids:
 """
 
 import ipaddress
+import math
 import os
 import socket
 from collections.abc import Mapping, Sequence
@@ -312,6 +313,11 @@ def run_module() -> None:
     bad_ports = [port for port in ports if not 1 <= port <= 65535]
     if bad_ports:
         module.fail_json(msg=f"ports {bad_ports} are not TCP ports (1-65535); check app_processes[].port.")
+    # 0 would make every connection non-blocking, so each one "fails" at once; less raises ValueError.
+    if not 0 < params["connect_timeout"] < math.inf:
+        module.fail_json(
+            msg=f"connect_timeout={params['connect_timeout']} must be a number of seconds above 0."
+        )
     app_root = params["app_root"]
     roots = sorted({os.path.normpath(app_root), os.path.realpath(app_root)}) if app_root else []
 

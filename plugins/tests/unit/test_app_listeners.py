@@ -256,3 +256,11 @@ def test_module_refuses_bad_ports(run_module: RunModule) -> None:
     result = run_module(app_listeners, {"ports": [0]})
     assert result["failed"] is True
     assert "ports [0] are not TCP ports" in result["msg"]
+
+
+@pytest.mark.parametrize("timeout", [0, -1, "nan", "inf"])
+def test_module_refuses_a_connect_timeout_that_is_not_above_0(run_module: RunModule, timeout: Any) -> None:
+    # 0 failed every connection at once (non-blocking), and I10 blamed the app; -1 was a traceback.
+    result = run_module(app_listeners, {"ports": [3000], "connect_timeout": timeout})
+    assert result["failed"] is True
+    assert result["msg"].startswith(f"connect_timeout={float(timeout)} must be a number of seconds above 0")
