@@ -395,6 +395,21 @@ def test_module_check_mode_reports_and_sends_nothing(start_child: Any, run_modul
     assert child.poll() is None
 
 
+def test_module_never_chooses_its_own_process_or_its_parents(
+    run_module: RunModule, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ansible's own processes may run from the app tree (a task with chdir into a release). Here the
+    # module runs inside pytest, whose working directory is the "app tree" and whose command matches.
+    monkeypatch.chdir(tmp_path)
+    result = run_module(
+        app_reap,
+        {"app_root": str(tmp_path), "tree_commands": ["python*", "pytest*"], "_ansible_check_mode": True},
+    )
+    assert os.getpid() not in [entry["pid"] for entry in result["reaped"]]
+    kept = {entry["pid"]: entry["kept_because"] for entry in result["kept"]}
+    assert kept[os.getpid()] == "it is this module or one of its parents (Ansible's own processes)"
+
+
 def test_module_reaps_for_real(start_child: Any, run_module: RunModule) -> None:
     child, port = start_child("ignore-term")
     result = run_module(app_reap, {"ports": [port], "term_timeout": 1})

@@ -306,6 +306,13 @@ def test_app_tree_reason_wildcard_takes_any_command() -> None:
     assert app_tree_reason(shell, ["/srv/shop"], ["*"]) is not None
 
 
+def test_app_candidates_keep_a_process_that_has_already_exited() -> None:
+    # Exited but not yet waited for (a zombie): a signal does nothing to it, so it is not to be reaped.
+    exiting = proc(63, state="Z", cwd="/srv/shop/current")
+    (candidate,) = app_candidates({63: exiting}, [], [], ["/srv/shop"], NODE_COMMANDS, {})
+    assert candidate.protected_because == "it has already exited"
+
+
 def test_app_candidates_sorts_reapable_from_protected() -> None:
     listeners = [Listener("127.0.0.1", 3000, "ipv4", 41001, 1001), Listener("::", 3001, "dual", 42002, 1001)]
     processes = {
