@@ -29,7 +29,6 @@ PROCESS_KEYS = {
     "websocket",
     "db_pool",
     "host",
-    "env",
     "stopwaitsecs",
     # Path (and query) the smoke test upgrades to a WebSocket; proxy_path when unset.
     "smoke_path",
@@ -182,19 +181,28 @@ def env_problems(
 def service_port_problems(app_processes: Any, service_ports: Mapping[str, Any]) -> list[str]:
     """App ports that a service on the same host (PostgreSQL, PgBouncer, Redis) listens on.
 
-    `service_ports` maps each service's port variable to its value, so a message can name it.
+    `service_ports` maps each service's port variable to its value, so a message can name it. A value
+    may be a string of digits: `-e redis_port=6379` gives one, and the service listens on it all the same.
     """
     owners = {
         port: f"app_processes[{index}] ({process.get('name')!r})"
         for index, process in _routed_processes(app_processes)
         for port in process_ports(process)
     }
+    numbers = {variable: _port_number(port) for variable, port in service_ports.items()}
     return [
         f"{owners[port]} takes port {port}, which is {variable} on this host: one of them would fail with "
         "EADDRINUSE (seed 002, I6). Give the process another port."
-        for variable, port in service_ports.items()
+        for variable, port in numbers.items()
         if port in owners
     ]
+
+
+def _port_number(value: Any) -> int | None:
+    """A port given as an int or as a string of digits; None for anything else."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def size_to_bytes(size: Any) -> int:

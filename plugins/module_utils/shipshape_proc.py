@@ -34,6 +34,12 @@ NODE_COMMANDS = (
     "next-server*",
 )
 SUPERVISORD = "supervisord"
+# The module supervisord is when started as ``python -m supervisor.supervisord``.
+SUPERVISORD_MODULE = "supervisor.supervisord"
+# The names of a python interpreter (python3, python3.11, pypy3), and the options of one that take the
+# next argument as their value.
+PYTHON_COMMANDS = ("python*", "pypy*")
+PYTHON_OPTIONS_WITH_VALUE = ("-W", "-X", "--check-hash-based-pycs")
 
 
 @dataclass(frozen=True)
@@ -216,11 +222,53 @@ def command_names(process: Process) -> set[str]:
     return names
 
 
+def python_runs(cmdline: Sequence[str]) -> str | None:
+    """What a python command line runs: its script, or ``-m`` and the module; None for ``-c`` or no python.
+
+    The interpreter's options come first (``python3 -u -W error /usr/bin/supervisord``), and short ones
+    may be run together (``python3 -um supervisor.supervisord``).
+    """
+    if not cmdline or not any(
+        fnmatch.fnmatchcase(os.path.basename(cmdline[0]), pattern) for pattern in PYTHON_COMMANDS
+    ):
+        return None
+    arguments = iter(cmdline[1:])
+    for argument in arguments:
+        if argument == "--":
+            return next(arguments, None)
+        if argument in PYTHON_OPTIONS_WITH_VALUE:
+            next(arguments, None)
+        elif argument.startswith("--"):
+            continue
+        elif argument.startswith("-") and argument != "-":
+            for index, flag in enumerate(argument[1:], start=2):
+                value = argument[index:]
+                if flag == "m":
+                    return f"-m {value or next(arguments, '')}"
+                if flag == "c":
+                    return None
+                if flag in "WX":
+                    if not value:
+                        next(arguments, None)
+                    break  # the rest of the argument, or the next one, is its value
+        else:
+            return argument
+    return None
+
+
 def is_supervisord(process: Process) -> bool:
-    """supervisord itself. On Debian it is a Python script, so exe is python3 and the name is in argv[1]."""
+    """supervisord itself.
+
+    On Debian it is a Python script, so exe is python3 and comm is supervisord or python3; argv may be
+    ``/usr/bin/python3 /usr/bin/supervisord``, ``python3 -u /usr/bin/supervisord`` or
+    ``python3 -m supervisor.supervisord``.
+    """
     if process.comm == SUPERVISORD or (process.exe and os.path.basename(process.exe) == SUPERVISORD):
         return True
-    return any(os.path.basename(argument) == SUPERVISORD for argument in process.cmdline[:2])
+    if process.cmdline and os.path.basename(process.cmdline[0]) == SUPERVISORD:
+        return True
+    runs = python_runs(process.cmdline)
+    return runs is not None and (os.path.basename(runs) == SUPERVISORD or runs == f"-m {SUPERVISORD_MODULE}")
 
 
 def parent_map(processes: Mapping[int, Process]) -> dict[int, int]:
@@ -350,13 +398,36 @@ def read_listeners(proc_root: str = "/proc") -> list[Listener]:
     return listeners
 
 
+def threads_exited(pid: int, proc_root: str = "/proc") -> bool:
+    """True when every thread of pid has exited (is a zombie, being torn down, or gone)."""
+    try:
+        thread_ids = os.listdir(f"{proc_root}/{pid}/task")
+    except OSError:
+        return True
+    for thread_id in thread_ids:
+        try:
+            state = parse_stat(_read_text(f"{proc_root}/{pid}/task/{thread_id}/stat"))[1]
+        except (OSError, ValueError, IndexError):
+            continue  # this thread is gone
+        if state not in GONE_STATES:
+            return False
+    return True
+
+
 def read_starttime(pid: int, proc_root: str = "/proc") -> int | None:
-    """The process's start time, or None if it is gone or has exited (a zombie)."""
+    """The process's start time, or None if it is gone or has exited.
+
+    /proc/PID/stat shows the main thread only. In a multi-threaded process (node) it may be a zombie while
+    the other threads are still exiting, and the last of them to go closes the process's files, its
+    listening sockets among them: the process has exited only once all its threads have.
+    """
     try:
         _comm, state, _ppid, starttime = parse_stat(_read_text(f"{proc_root}/{pid}/stat"))
     except (OSError, ValueError, IndexError):
         return None
-    return None if state in GONE_STATES else starttime
+    if state in GONE_STATES and threads_exited(pid, proc_root):
+        return None
+    return starttime
 
 
 def read_process(pid: int, proc_root: str = "/proc") -> tuple[Process | None, bool]:

@@ -40,13 +40,15 @@ options:
     type: bool
     default: true
   connect_timeout:
-    description: Seconds to wait for each connection of O(connect).
+    description: Seconds to wait for each connection of O(connect); more than 0.
     type: float
     default: 2.0
 notes:
   - Supports check mode; it never changes anything.
   - An IPv6 wildcard listener (C(::)) is reported as C(dual) (it accepts IPv4 too) unless net.ipv6.bindv6only
-    is 1. A socket that set IPV6_V6ONLY itself cannot be told apart in /proc; O(connect) settles it.
+    is 1. A socket that set IPV6_V6ONLY itself cannot be told apart in /proc; O(connect) settles it. When
+    127.0.0.1 refuses and only such C(::) listeners are on the port, C([::1]) is tried too, and one that
+    answers there only is reported as C(I7) (IPv6-only), not C(I10) (hung).
 author: shipshape
 """
 
@@ -125,6 +127,7 @@ unreadable_pids:
 """
 
 import ipaddress
+import math
 import os
 import socket
 from collections.abc import Mapping, Sequence
@@ -158,6 +161,15 @@ def accepts_ipv4_loopback(listener: Listener) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     return str(address) in IPV4_LOOPBACK_ADDRESSES
+
+
+def only_guessed_dual(listeners: Sequence[Listener]) -> bool:
+    """Whether the listeners that would take 127.0.0.1 are all IPv6 wildcards only guessed to be dual.
+
+    /proc does not show IPV6_V6ONLY: a `::` socket that set it (node's ``ipv6Only: true``) takes no IPv4.
+    """
+    accepting = [listener for listener in listeners if accepts_ipv4_loopback(listener)]
+    return bool(accepting) and all(listener.family == "dual" for listener in accepting)
 
 
 def process_trees(pids: Sequence[int], parents: Mapping[int, int]) -> list[int]:
@@ -195,8 +207,12 @@ def port_problems(
     ipv4_loopback: bool,
     connect_ipv4: bool | None,
     trees: int,
+    ipv6_only_wildcard: bool = False,
 ) -> list[str]:
-    """What is wrong with one port, in words for the operator, each with its incident id."""
+    """What is wrong with one port, in words for the operator, each with its incident id.
+
+    ipv6_only_wildcard: the port's `::` listener refused 127.0.0.1 but took ::1, so it is IPv6-only.
+    """
     if not entries:
         return [
             f"I10: nothing listens on port {port}: its program is not running. "
@@ -209,6 +225,13 @@ def port_problems(
             f"I7: port {port} does not accept IPv4 connections to 127.0.0.1 (it listens on {addresses}); "
             f"nginx proxies to 127.0.0.1:{port} and gets connection refused. Make the app listen on "
             "127.0.0.1 (HOSTNAME=127.0.0.1 in its environment), not localhost or ::1."
+        )
+    elif connect_ipv4 is False and ipv6_only_wildcard:
+        problems.append(
+            f"I7: port {port} listens on :: but refused 127.0.0.1:{port} while [::1]:{port} answered: the "
+            "socket is IPv6-only (IPV6_V6ONLY: node's ipv6Only: true, or net.ipv6.bindv6only=1 when it "
+            f"started); nginx proxies to 127.0.0.1:{port} and gets connection refused. Make the app listen "
+            "on 127.0.0.1 (HOSTNAME=127.0.0.1 in its environment)."
         )
     elif connect_ipv4 is False:
         problems.append(
@@ -234,9 +257,9 @@ def port_problems(
     return problems
 
 
-def try_connect(port: int, timeout: float) -> bool:
+def try_connect(port: int, timeout: float, host: str = "127.0.0.1") -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+        with socket.create_connection((host, port), timeout=timeout):
             return True
     except OSError:
         return False
@@ -248,7 +271,10 @@ def port_report(
     processes: Mapping[int, Process],
     holders: Mapping[int, Sequence[int]],
     connect_ipv4: bool | None,
+    connect_ipv6: bool | None = None,
 ) -> dict[str, object]:
+    """What listens on port and what is wrong with it. connect_ipv6: whether [::1]:port took a connection,
+    asked only when 127.0.0.1 refused one and only guessed-dual `::` listeners would take it."""
     on_port = [listener for listener in listeners if listener.port == port]
     entries = listener_entries(on_port, processes, holders)
     ipv4_loopback = any(accepts_ipv4_loopback(listener) for listener in on_port)
@@ -261,7 +287,14 @@ def port_report(
         "connect_ipv4": connect_ipv4,
         "duplicate": trees > 1,
         "listeners": entries,
-        "problems": port_problems(port, entries, ipv4_loopback, connect_ipv4, trees),
+        "problems": port_problems(
+            port,
+            entries,
+            ipv4_loopback,
+            connect_ipv4,
+            trees,
+            ipv6_only_wildcard=connect_ipv6 is True and only_guessed_dual(on_port),
+        ),
     }
 
 
@@ -312,6 +345,11 @@ def run_module() -> None:
     bad_ports = [port for port in ports if not 1 <= port <= 65535]
     if bad_ports:
         module.fail_json(msg=f"ports {bad_ports} are not TCP ports (1-65535); check app_processes[].port.")
+    # 0 would make every connection non-blocking, so each one "fails" at once; less raises ValueError.
+    if not 0 < params["connect_timeout"] < math.inf:
+        module.fail_json(
+            msg=f"connect_timeout={params['connect_timeout']} must be a number of seconds above 0."
+        )
     app_root = params["app_root"]
     roots = sorted({os.path.normpath(app_root), os.path.realpath(app_root)}) if app_root else []
 
@@ -319,16 +357,15 @@ def run_module() -> None:
     processes, unreadable = read_processes()
     listeners = read_listeners()
     holders = socket_holders(processes.values())
-    reports = [
-        port_report(
-            port,
-            listeners,
-            processes,
-            holders,
-            try_connect(port, params["connect_timeout"]) if params["connect"] else None,
-        )
-        for port in ports
-    ]
+    reports = []
+    for port in ports:
+        connect_ipv4 = try_connect(port, params["connect_timeout"]) if params["connect"] else None
+        connect_ipv6 = None
+        on_port = [listener for listener in listeners if listener.port == port]
+        if connect_ipv4 is False and only_guessed_dual(on_port):
+            # An IPv6-only `::` socket (I7) refuses 127.0.0.1 as a hung one (I10) would; ::1 tells them apart.
+            connect_ipv6 = try_connect(port, params["connect_timeout"], "::1")
+        reports.append(port_report(port, listeners, processes, holders, connect_ipv4, connect_ipv6))
     protected = {pid: "this module" for pid in self_and_ancestors(processes)}
     orphans = orphan_entries(processes, listeners, ports, roots, params["tree_commands"], protected)
     problems = [problem for report in reports for problem in report["problems"]]

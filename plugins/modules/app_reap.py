@@ -149,7 +149,7 @@ import datetime
 import os
 import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -175,6 +175,8 @@ from ansible.module_utils.shipshape_proc import (
 # A process that outlives SIGKILL by this long is stuck in the kernel (state D); waiting longer will not help.
 KILL_TIMEOUT = 5.0
 POLL_INTERVAL = 0.1
+# How long, after reaping, a listener with no readable holder is looked at again before the task fails on it.
+UNOWNED_LISTENER_SETTLE = 2.0
 
 
 class ProcessOps(Protocol):
@@ -379,6 +381,28 @@ def still_held(
     return sorted(held, key=lambda entry: (entry["port"], entry["pid"] or 0))
 
 
+def held_after_reap(
+    ports: Sequence[int],
+    look: Callable[[], tuple[Mapping[int, Process], Sequence[Listener]]],
+    ops: ProcessOps,
+    settle: float = UNOWNED_LISTENER_SETTLE,
+) -> list[dict[str, object]]:
+    """still_held after reaping, looking again for up to settle seconds while a listener has no holder.
+
+    The socket of a process that has just exited can outlive, for a moment, what /proc shows of the
+    process: its open files can no longer be read, so the listener seems held by an unreadable process.
+    A real one (the task does not run as root) is still there when settle is up, and is reported then.
+    look returns the processes and listeners as they are now.
+    """
+    deadline = ops.monotonic() + settle
+    while True:
+        processes, listeners = look()
+        held = still_held(ports, processes, listeners, set())
+        if all(entry["pid"] is not None for entry in held) or ops.monotonic() >= deadline:
+            return held
+        ops.sleep(POLL_INTERVAL)
+
+
 def held_messages(held: Sequence[Mapping[str, object]]) -> list[str]:
     """One sentence per app port still listened on after reaping, naming the holder and what to do."""
     messages = []
@@ -499,8 +523,10 @@ def run_module() -> None:
         gone = {candidate.process.pid for candidate in targets}
         held = still_held(ports, processes, listeners, gone)
     else:
-        after, _unreadable = read_processes()
-        held = still_held(ports, after, read_listeners(), set())
+        # Only the listener of a process this run signalled can linger without a holder for a moment.
+        signalled = any(outcome.signal for outcome in outcomes.values())
+        settle = UNOWNED_LISTENER_SETTLE if signalled else 0.0
+        held = held_after_reap(ports, lambda: (read_processes()[0], read_listeners()), SystemOps(), settle)
     result = {
         "changed": bool(targets) if module.check_mode else any(entry["signal"] for entry in reaped),
         "reaped": reaped,

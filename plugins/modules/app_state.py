@@ -200,9 +200,14 @@ def current_state(app_root: str) -> dict[str, Any]:
 
 
 def env_names(text: str) -> list[str]:
-    """The names set in an env file; the values are not kept."""
+    r"""The names set in an env file; the values are not kept.
+
+    Lines end at "\n" only, as for the shell that loads the file. str.splitlines() also splits at \r,
+    \x0b, \x0c, \x1c-\x1e, \x85, \u2028 and \u2029, which a quoted value may hold: part of a secret
+    would come back as a name.
+    """
     names = set()
-    for line in text.splitlines():
+    for line in text.split("\n"):
         match = ENV_NAME_RE.match(line)
         if match:
             names.add(match.group(1))
@@ -214,7 +219,8 @@ def env_state(app_root: str, processes: Sequence[str]) -> list[dict[str, Any]]:
     for process in processes:
         path = os.path.join(app_root, "shared", "env", f"{process}.env")
         try:
-            with open(path, encoding="utf-8", errors="replace") as handle:
+            # newline="": universal newlines would turn a \r inside a value into a line end
+            with open(path, encoding="utf-8", errors="replace", newline="") as handle:
                 names = env_names(handle.read())
             entries.append({"process": process, "exists": True, "names": names})
         except FileNotFoundError:
@@ -292,8 +298,12 @@ def supervisord_log_state(path: str, limit: int) -> dict[str, Any]:
 
 
 def run(argv: Sequence[str], timeout: int) -> dict[str, Any]:
+    """rc, stdout and stderr of a command; bytes that are not UTF-8 (a Latin-1 comment that
+    ``nginx -T`` prints from a config file) come out as U+FFFD instead of failing the module."""
     try:
-        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
+        done = subprocess.run(
+            list(argv), capture_output=True, text=True, errors="replace", timeout=timeout, check=False
+        )
     except FileNotFoundError:
         return {"rc": 127, "stdout": "", "stderr": f"{argv[0]}: command not found"}
     except subprocess.TimeoutExpired:

@@ -16,7 +16,8 @@ description:
     cannot both win.
   - A lock held by someone else fails the task with the owner's name and the lock's age, after waiting up to
     O(wait) seconds for it. A lock past its O(ttl) is stale; it is taken over and the result says
-    RV(took_over) with the old owner.
+    RV(took_over) with the old owner. So is a lock dated more than 5 minutes ahead of the host's clock
+    (RV(dated_ahead)).
   - Taking the lock again as its owner renews it (a new expiry). Releasing needs the owner, unless the lock
     is stale or O(force) is set.
 version_added: "0.1.0"
@@ -38,10 +39,14 @@ options:
       - Required for C(acquired); for C(released) unless O(force).
     type: str
   owner_pid:
-    description: The process id of the deploy on the controller, recorded so an operator can find it.
+    description:
+      - The process id of the deploy on the controller, recorded so an operator can find it.
+      - When the owner renews its lock without it, the lock keeps the one it has.
     type: int
   owner_host:
-    description: The host the deploy runs from (the controller), recorded for the operator.
+    description:
+      - The host the deploy runs from (the controller), recorded for the operator.
+      - When the owner renews its lock without it, the lock keeps the one it has.
     type: str
   purpose:
     description: What the lock is for, recorded in the lock, such as C(deploy) or C(recover).
@@ -111,7 +116,14 @@ held:
   returned: always
   type: bool
 stale:
-  description: Whether the lock found was past its TTL.
+  description: Whether the lock found was past its TTL, or dated ahead (see RV(dated_ahead)).
+  returned: always
+  type: bool
+dated_ahead:
+  description:
+    - Whether the lock found is dated more than 5 minutes ahead of the host's clock. It was written while
+      the clock was wrong, or the clock has been set back since; its times say nothing, so it counts as
+      stale (taken over by the next deploy) instead of being held until the clock catches up.
   returned: always
   type: bool
 age:
@@ -146,6 +158,7 @@ import errno
 import fcntl
 import json
 import os
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -156,6 +169,23 @@ from ansible.module_utils.basic import AnsibleModule
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 POLL_INTERVAL = 1.0
+# A lock dated further ahead of the host's clock than this was written while the clock was wrong, or the
+# clock has been set back since (a fast clock corrected at boot): its times say nothing, and it would
+# otherwise be held until the clock caught up, for as long as the clock was wrong. It counts as stale.
+# Up to this much is clock adjustment while a deploy runs, and the lock stays held.
+FUTURE_MARGIN = 300
+# Times the lock file may turn up between reading the path (nothing there) and creating it, each time
+# put there by something that does not take the guard, before the task fails instead of looking again.
+CREATE_ATTEMPTS = 10
+# What else than a regular file may be at the lock's path, as people call it.
+FILE_KINDS = {
+    stat.S_IFLNK: "a symbolic link",
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
 
 
 class Clock(Protocol):
@@ -178,6 +208,21 @@ class LockError(Exception):
     def __init__(self, message: str, result: dict[str, Any]) -> None:
         super().__init__(message)
         self.result = result
+
+
+class NotALockFileError(Exception):
+    """Something other than a regular file is at the lock's path; the module leaves it alone."""
+
+    def __init__(self, path: str, mode: int) -> None:
+        kind = FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        if stat.S_ISLNK(mode):
+            with contextlib.suppress(OSError):
+                kind += f" to {os.readlink(path)}"
+        super().__init__(
+            f"The deploy lock's path {path} is {kind}, not a lock file: nothing was changed. Look at it "
+            f"(ls -l {path}) and remove it if it was left there (by a copy or a restore of the app's "
+            "directory); the next run then creates the lock."
+        )
 
 
 @dataclass(frozen=True)
@@ -247,8 +292,19 @@ def unreadable_lock(modified: float, ttl: int, problem: str) -> Lock:
     )
 
 
+def ahead_of_clock(lock: Lock, now: float) -> float:
+    """Seconds by which the lock is dated ahead of now: it was taken (acquired_at), or last taken again
+    (expires_at less its ttl), in the future. 0 or less for a lock written by a right clock."""
+    last_taken = lock.expires_at - lock.ttl if lock.ttl > 0 else lock.acquired_at
+    return max(lock.acquired_at, last_taken) - now
+
+
+def dated_ahead(lock: Lock, now: float) -> bool:
+    return ahead_of_clock(lock, now) > FUTURE_MARGIN
+
+
 def is_stale(lock: Lock, now: float) -> bool:
-    return now >= lock.expires_at
+    return now >= lock.expires_at or dated_ahead(lock, now)
 
 
 def describe(lock: Lock, now: float) -> str:
@@ -257,6 +313,13 @@ def describe(lock: Lock, now: float) -> str:
         part for part in (lock.pid and f"pid {lock.pid}", lock.host and f"on {lock.host}") if part
     )
     who = f"{lock.owner} ({where})" if where else lock.owner
+    if dated_ahead(lock, now):
+        return (
+            f"{who} for {lock.purpose}, dated {format_duration(ahead_of_clock(lock, now))} ahead of this "
+            f"host's clock (taken at {format_time(lock.acquired_at)}, expiring at "
+            f"{format_time(lock.expires_at)}): the clock was wrong when it was written or has been set back "
+            "since, so its times say nothing and it counts as stale"
+        )
     if is_stale(lock, now):
         expiry = f"stale since {format_duration(now - lock.expires_at)}"
     else:
@@ -285,16 +348,31 @@ def decide_release(current: Lock | None, owner: str | None, now: float, force: b
 
 
 def read_lock(path: str, ttl: int) -> Lock | None:
+    """The lock at path, or None when there is none.
+
+    A file that is not a lock this module wrote (not JSON, not UTF-8) counts as held by an unknown owner
+    (unreadable_lock). Anything but a regular file raises NotALockFileError: a dangling symbolic link
+    would read as no lock while none can be created over it, and a FIFO would block the read.
+    """
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-            modified = os.fstat(handle.fileno()).st_mtime
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
+    except OSError:
+        mode = os.lstat(path).st_mode  # ELOOP: a symbolic link; ENXIO: a socket
+        if not stat.S_ISREG(mode):
+            raise NotALockFileError(path, mode) from None
+        raise
+    status = os.fstat(descriptor)
+    if not stat.S_ISREG(status.st_mode):
+        os.close(descriptor)
+        raise NotALockFileError(path, status.st_mode)
+    with os.fdopen(descriptor, "rb") as handle:
+        raw = handle.read()
     try:
-        return parse_lock(text)
-    except ValueError as error:
-        return unreadable_lock(modified, ttl, str(error))
+        return parse_lock(raw.decode("utf-8"))
+    except ValueError as error:  # UnicodeDecodeError is one
+        return unreadable_lock(status.st_mtime, ttl, str(error))
 
 
 def _write_temporary(path: str, lock: Lock) -> str:
@@ -364,6 +442,7 @@ def _result(found: Lock | None, lock: Lock | None, now: float, **fields: Any) ->
         "found": found.to_dict() if found else None,
         "held": lock is not None and not is_stale(lock, now),
         "stale": found is not None and is_stale(found, now),
+        "dated_ahead": found is not None and dated_ahead(found, now),
         "age": int(now - found.acquired_at) if found else None,
         "acquired": False,
         "took_over": False,
@@ -388,6 +467,7 @@ def acquire(
     check_mode: bool,
 ) -> dict[str, Any]:
     started = clock.now()
+    attempts = 0
     while True:
         now = clock.now()
         with contextlib.nullcontext() if check_mode else guard(path):
@@ -396,7 +476,12 @@ def acquire(
             new = Lock(owner, owner_pid, owner_host, int(now), int(now) + ttl, purpose, ttl)
             if action == "renew":
                 assert found is not None
-                new = Lock(owner, owner_pid, owner_host, found.acquired_at, int(now) + ttl, purpose, ttl)
+                # Renewing a lock dated ahead (the clock was set back since it was taken) dates it now.
+                taken = min(found.acquired_at, int(now))
+                # The same run renews it (renew_lock.yml): its pid and host stay unless given again.
+                pid = found.pid if owner_pid is None else owner_pid
+                host = found.host if owner_host is None else owner_host
+                new = Lock(owner, pid, host, taken, int(now) + ttl, purpose, ttl)
             waited = int(now - started)
             if check_mode and action != "wait":
                 return _result(
@@ -410,7 +495,15 @@ def acquire(
                     msg=f"Would {action.replace('_', ' ')} the deploy lock {path} for {owner}.",
                 )
             if action == "create" and not create_lock(path, new):
-                continue  # created by something outside the guard in the meantime: look again
+                attempts += 1
+                if attempts < CREATE_ATTEMPTS:
+                    continue  # created by something outside the guard in the meantime: look again
+                raise LockError(
+                    f"Could not create the deploy lock {path}: {attempts} times something that does not "
+                    "take the lock's guard (another tool, or a person) put a file there first. Find what "
+                    "writes it.",
+                    _result(found, None, now),
+                )
             if action in ("renew", "take_over"):
                 replace_lock(path, new)
             if action != "wait":
@@ -565,6 +658,8 @@ def run_module() -> None:
             result = release(path, params["owner"], params["force"], params["ttl"], clock, module.check_mode)
     except LockError as error:
         module.fail_json(msg=str(error), path=path, state=params["state"], **error.result)
+    except NotALockFileError as error:
+        module.fail_json(msg=str(error), path=path, state=params["state"])
     except OSError as error:
         module.fail_json(
             msg=f"Could not {params['state'].rstrip('d')} the deploy lock {path}: {error}. "

@@ -38,7 +38,10 @@ options:
     choices: [started, stopped, present]
     default: present
   wait:
-    description: With O(state=started), wait out C(startsecs) of each program as C(supervisorctl start) does.
+    description:
+      - With O(state=started), wait out C(startsecs) of each program as C(supervisorctl start) does.
+      - supervisord then answers only when every program has run its C(startsecs); the module waits up
+        to the group's longest C(startsecs), plus a second per program and 10 s, for that answer.
     type: bool
     default: false
   settled_seconds:
@@ -138,6 +141,15 @@ POLL_SECONDS = 0.5
 STOP_POLL_SECONDS = 0.1
 # Beyond the longest stopwaitsecs, the time supervisor takes to KILL and reap a program.
 STOP_MARGIN_SECONDS = 10
+# How long an answer may take that supervisord gives at once (every call but a waited start).
+RPC_TIMEOUT_SECONDS = 30.0
+# A waited start is answered once every program has been up its startsecs; beyond the longest, a
+# second per program (supervisord looks at each one's start on its idle tick) and this margin.
+START_MARGIN_SECONDS = 10
+# What a call to supervisord raises when it cannot be made or answered: the socket is absent or
+# refused, no answer came within the transport's timeout (TimeoutError), the HTTP exchange broke
+# off, or supervisord answered with a fault.
+RPC_ERRORS = (OSError, http.client.HTTPException, xmlrpc.client.Error)
 # supervisor.xmlrpc.Faults.SUCCESS: the status of each answer of startProcessGroup.
 SUCCESS = 80
 
@@ -155,7 +167,7 @@ class UnixSocketHTTPConnection(http.client.HTTPConnection):
 
 
 class UnixSocketTransport(xmlrpc.client.Transport):
-    def __init__(self, path: str, timeout: float = 30.0) -> None:
+    def __init__(self, path: str, timeout: float = RPC_TIMEOUT_SECONDS) -> None:
         super().__init__()
         self.socket_path = path
         self.timeout = timeout
@@ -164,10 +176,29 @@ class UnixSocketTransport(xmlrpc.client.Transport):
         return UnixSocketHTTPConnection(self.socket_path, self.timeout)
 
 
-def connect(path: str):
+def connect(path: str, timeout: float = RPC_TIMEOUT_SECONDS):
+    """A proxy for supervisord on the socket at path, whose calls give up after timeout seconds."""
     return xmlrpc.client.ServerProxy(
-        "http://localhost/RPC2", transport=UnixSocketTransport(path), allow_none=True
+        "http://localhost/RPC2", transport=UnixSocketTransport(path, timeout), allow_none=True
     )
+
+
+def rpc_error(error: Exception) -> str:
+    """What went wrong with a call to supervisord, in a few words."""
+    if isinstance(error, xmlrpc.client.Fault):
+        return error.faultString
+    if isinstance(error, TimeoutError):
+        return "no answer in time (is supervisord busy or hung?)"
+    return str(error) or type(error).__name__
+
+
+def ask(module: AnsibleModule, doing: str, call, **values):
+    """call()'s answer; if supervisord cannot be asked or answers with a fault, fail_json with
+    "doing: what went wrong" and values (what the module knows so far)."""
+    try:
+        return call()
+    except RPC_ERRORS as error:
+        module.fail_json(msg=f"{doing}: {rpc_error(error)}", **values)
 
 
 def group_processes(server, group: str) -> list[dict]:
@@ -188,6 +219,17 @@ def group_processes(server, group: str) -> list[dict]:
             }
         )
     return sorted(programs, key=lambda program: program["name"])
+
+
+def reader(module: AnsibleModule, server, group: str, when: str, **values):
+    """A read() of the group's programs for the waits; one supervisord cannot answer fails the module,
+    saying when it was asked ("while waiting for them to stop")."""
+    return lambda: ask(
+        module,
+        f"supervisord could not list the programs of {group} {when}",
+        lambda: group_processes(server, group),
+        **values,
+    )
 
 
 def restarted(programs: list[dict], baseline: list[dict]) -> list[str]:
@@ -251,6 +293,11 @@ def unsuccessful(answers: list[dict]) -> list[str]:
     return [f"{answer['name']}: {answer['description']}" for answer in answers if answer["status"] != SUCCESS]
 
 
+def successful(answers: list[dict]) -> list[str]:
+    """The programs a group start or stop reached, sorted."""
+    return sorted(answer["name"] for answer in answers if answer["status"] == SUCCESS)
+
+
 def wait_stopped(read, timeout: float, clock=time.monotonic, sleep=time.sleep):
     """Poll read() until no program is running or stopping. Returns (programs, waited, problem)."""
     started = clock()
@@ -264,12 +311,15 @@ def wait_stopped(read, timeout: float, clock=time.monotonic, sleep=time.sleep):
         sleep(STOP_POLL_SECONDS)
 
 
-def longest_stopwait(server, group: str) -> int:
-    """The largest stopwaitsecs of the group's programs: after it, supervisor KILLs what is left."""
-    return max(
-        (info["stopwaitsecs"] for info in server.supervisor.getAllConfigInfo() if info["group"] == group),
-        default=0,
-    )
+def longest(configs: list[dict], group: str, key: str) -> int:
+    """The largest value of key (stopwaitsecs, startsecs) in the configuration of the group's programs."""
+    return max((info[key] for info in configs if info["group"] == group), default=0)
+
+
+def start_wait_timeout(configs: list[dict], group: str) -> float:
+    """How long supervisord may take to answer a waited start of the group."""
+    programs = sum(1 for info in configs if info["group"] == group)
+    return longest(configs, group, "startsecs") + programs + START_MARGIN_SECONDS
 
 
 def stop_group(module: AnsibleModule, server, group: str, programs: list[dict]) -> None:
@@ -283,18 +333,31 @@ def stop_group(module: AnsibleModule, server, group: str, programs: list[dict]) 
     result = new_result(changed=bool(to_stop), stopped=to_stop)
     if module.check_mode or not stopping:
         module.exit_json(processes=programs, **result)
-    try:
-        # wait=False: supervisord signals each program and answers at once; the wait is polled below.
-        answers = server.supervisor.stopProcessGroup(group, False) if to_stop else []
-        timeout = longest_stopwait(server, group) + STOP_MARGIN_SECONDS
-    except xmlrpc.client.Fault as fault:
-        module.fail_json(
-            msg=f"supervisord could not stop {group}: {fault.faultString}", processes=programs, **result
+    configs = ask(
+        module,
+        f"supervisord could not say the stopwaitsecs of {group}",
+        server.supervisor.getAllConfigInfo,
+        processes=programs,
+        **result,
+    )
+    timeout = longest(configs, group, "stopwaitsecs") + STOP_MARGIN_SECONDS
+    # wait=False: supervisord signals each program and answers at once; the wait is polled below.
+    answers = (
+        ask(
+            module,
+            f"supervisord could not stop {group}",
+            lambda: server.supervisor.stopProcessGroup(group, False),
+            processes=programs,
+            **result,
         )
+        if to_stop
+        else []
+    )
     failed = unsuccessful(answers)
     if failed:
         module.fail_json(msg=f"supervisord could not stop {', '.join(failed)}", processes=programs, **result)
-    programs, result["stopped_after"], problem = wait_stopped(lambda: group_processes(server, group), timeout)
+    read = reader(module, server, group, "while waiting for them to stop", processes=programs, **result)
+    programs, result["stopped_after"], problem = wait_stopped(read, timeout)
     if problem:
         module.fail_json(msg=f"the programs of {group} did not stop: {problem}", processes=programs, **result)
     module.exit_json(processes=programs, **result)
@@ -320,35 +383,49 @@ def run_module() -> None:
     if params["settled_seconds"] and params["state"] == "stopped":
         module.fail_json(msg="settled_seconds waits for running programs: it does not go with state=stopped")
     server = connect(params["socket"])
-    try:
-        programs = group_processes(server, group)
-    except (OSError, xmlrpc.client.Error) as error:
-        module.fail_json(msg=f"cannot read supervisord on {params['socket']}: {error}")
+    programs = ask(
+        module, f"cannot read supervisord on {params['socket']}", lambda: group_processes(server, group)
+    )
     if params["state"] == "stopped":
         stop_group(module, server, group, programs)
     if not programs:
         module.fail_json(msg=f"supervisord runs no group named {group}", processes=[], started=[])
 
     to_start = [program["name"] for program in programs if program["state"] in NOT_RUNNING_STATES]
-    result = new_result(changed=bool(to_start) and params["state"] == "started")
-    if params["state"] == "started" and to_start:
-        result["started"] = to_start
-        if not module.check_mode:
-            try:
-                answers = server.supervisor.startProcessGroup(group, params["wait"])
-            except xmlrpc.client.Fault as fault:
-                module.fail_json(msg=f"supervisord could not start {group}: {fault.faultString}", **result)
-            programs = group_processes(server, group)
-            failed = unsuccessful(answers)
-            if failed:
-                module.fail_json(
-                    msg=f"supervisord could not start {', '.join(failed)}", processes=programs, **result
-                )
+    result = new_result()
+    if params["state"] == "started" and to_start and module.check_mode:
+        result.update(changed=True, started=to_start)
+    elif params["state"] == "started" and to_start:
+        starter = server
+        if params["wait"]:
+            configs = ask(
+                module,
+                f"supervisord could not say the startsecs of {group}",
+                server.supervisor.getAllConfigInfo,
+                processes=programs,
+                **result,
+            )
+            starter = connect(params["socket"], start_wait_timeout(configs, group))
+        answers = ask(
+            module,
+            f"supervisord could not start {group} (some of its programs may have started)",
+            lambda: starter.supervisor.startProcessGroup(group, params["wait"]),
+            processes=programs,
+            **result,
+        )
+        # Only what supervisord did start: a program it refused (NO_FILE, SPAWN_ERROR) is not started.
+        result.update(changed=bool(successful(answers)), started=successful(answers))
+        programs = reader(module, server, group, "after starting them", processes=programs, **result)()
+        failed = unsuccessful(answers)
+        if failed:
+            module.fail_json(
+                msg=f"supervisord could not start {', '.join(failed)}", processes=programs, **result
+            )
 
     # Read-only, so it waits in check mode too.
     if params["settled_seconds"]:
         programs, waited, problem = wait_settled(
-            lambda: group_processes(server, group),
+            reader(module, server, group, "while waiting for them to settle", processes=programs, **result),
             params["settled_seconds"],
             params["baseline"],
             params["timeout"],

@@ -29,13 +29,18 @@ def test_service_url_without_host_names_the_inventory():
         service_url("redis", "", 6379)
 
 
-@pytest.mark.parametrize("value", ["plain", "it's", 'a b $HOME `id` \\ " ;', "", "x'y'z", True, 10])
+@pytest.mark.parametrize(
+    "value",
+    # \r and the other characters Python counts as line ends are one line for sh, inside the quotes.
+    ["plain", "it's", 'a b $HOME `id` \\ " ;', "", "x'y'z", True, 10, "a\rb\x0bc\x0cd\x85e\u2028f"],
+)
 def test_env_file_line_survives_sh(value):
     line = env_file_line("SOME_VAR", value)
+    # Bytes, not text=True: universal newlines would turn a \r in the value into \n.
     out = subprocess.run(
-        ["sh", "-c", f'{line}\nprintf %s "$SOME_VAR"'], capture_output=True, text=True, check=True
+        ["sh", "-c", f'{line}\nprintf %s "$SOME_VAR"'], capture_output=True, check=True
     ).stdout
-    assert out == (str(value).lower() if isinstance(value, bool) else str(value))
+    assert out.decode() == (str(value).lower() if isinstance(value, bool) else str(value))
 
 
 @pytest.mark.parametrize(("name", "value"), [("1BAD", "x"), ("BAD-NAME", "x"), ("OK", "a\nb"), ("OK", None)])

@@ -76,10 +76,13 @@ SUPERVISORD = Process(
 
 
 def report(
-    listeners: list[Listener], processes: list[Process], connect: bool | None = None
+    listeners: list[Listener],
+    processes: list[Process],
+    connect: bool | None = None,
+    connect_ipv6: bool | None = None,
 ) -> dict[str, Any]:
     by_pid = {p.pid: p for p in [SUPERVISORD, *processes]}
-    return port_report(3000, listeners, by_pid, socket_holders(by_pid.values()), connect)
+    return port_report(3000, listeners, by_pid, socket_holders(by_pid.values()), connect, connect_ipv6)
 
 
 def test_a_healthy_port() -> None:
@@ -131,12 +134,22 @@ def test_forked_children_sharing_the_socket_are_not_duplicates() -> None:
             ["I6", "I1"],
         ),
         ([Listener("127.0.0.1", 3000, "ipv4", 11, 1001)], [], None, ["I6"]),
+        # A `::` socket taken for dual that refuses 127.0.0.1: IPv6-only if ::1 answers, else hung.
+        ([Listener("::", 3000, "dual", 11, 1001)], [process(51, 50, {11})], (False, True), ["I7"]),
+        ([Listener("::", 3000, "dual", 11, 1001)], [process(51, 50, {11})], (False, False), ["I10"]),
+        (
+            [Listener("::", 3000, "dual", 11, 1001), Listener("0.0.0.0", 3000, "ipv4", 12, 1001)],
+            [process(51, 50, {11, 12})],
+            (False, True),
+            ["I10"],
+        ),
     ],
 )
 def test_port_problems_carry_incident_ids(
-    listeners: list[Listener], processes: list[Process], connect: bool | None, ids: list[str]
+    listeners: list[Listener], processes: list[Process], connect: Any, ids: list[str]
 ) -> None:
-    result = report(listeners, processes, connect)
+    # connect: whether 127.0.0.1 took a connection, or that and whether ::1 did
+    result = report(listeners, processes, *(connect if isinstance(connect, tuple) else (connect,)))
     assert [problem.split(":")[0] for problem in result["problems"]] == ids
     assert all("3000" in problem for problem in result["problems"])
 
@@ -172,11 +185,14 @@ def test_orphan_entries_match_what_app_reap_would_end() -> None:
     assert "working directory /srv/shop/current" in str(orphans[0]["reason"])
 
 
-def _listen(address: str, family: socket.AddressFamily, cwd: Path) -> tuple[subprocess.Popen[str], int]:
+def _listen(
+    address: str, family: socket.AddressFamily, cwd: Path, v6only: bool = False
+) -> tuple[subprocess.Popen[str], int]:
     code = (
         "import socket, time\n"
         f"s = socket.socket({int(family)}, socket.SOCK_STREAM)\n"
-        f"s.bind(({address!r}, 0)); s.listen()\n"
+        + ("s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)\n" if v6only else "")
+        + f"s.bind(({address!r}, 0)); s.listen()\n"
         "print(s.getsockname()[1], flush=True)\n"
         "time.sleep(120)\n"
     )
@@ -189,8 +205,10 @@ def _listen(address: str, family: socket.AddressFamily, cwd: Path) -> tuple[subp
 def listen(tmp_path: Path) -> Iterator[Any]:
     started: list[subprocess.Popen[str]] = []
 
-    def start(address: str, family: socket.AddressFamily) -> tuple[subprocess.Popen[str], int]:
-        child, port = _listen(address, family, tmp_path)
+    def start(
+        address: str, family: socket.AddressFamily, v6only: bool = False
+    ) -> tuple[subprocess.Popen[str], int]:
+        child, port = _listen(address, family, tmp_path, v6only)
         started.append(child)
         return child, port
 
@@ -235,6 +253,20 @@ def test_module_tells_an_ipv4_listener_from_an_ipv6_only_one(
     assert os.getpid() not in {orphan["pid"] for orphan in result["orphans"]}
 
 
+@pytest.mark.skipif(not _ipv6_loopback_works(), reason="IPv6 is disabled on this host")
+def test_module_calls_an_ipv6_only_wildcard_listener_i7_not_a_hung_process(
+    listen: Any, run_module: RunModule
+) -> None:
+    # /proc shows `::` alike with and without IPV6_V6ONLY; it was reported as I10 (hung).
+    _child, port = listen("::", socket.AF_INET6, v6only=True)
+    result = run_module(app_listeners, {"ports": [port]})
+    (report,) = result["ports"]
+    assert (report["ipv4_loopback"], report["connect_ipv4"]) == (True, False)
+    assert report["problems"][0].startswith(
+        f"I7: port {port} listens on :: but refused 127.0.0.1:{port} while [::1]:{port} answered"
+    )
+
+
 def test_module_reports_a_closed_port(run_module: RunModule) -> None:
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
@@ -256,3 +288,11 @@ def test_module_refuses_bad_ports(run_module: RunModule) -> None:
     result = run_module(app_listeners, {"ports": [0]})
     assert result["failed"] is True
     assert "ports [0] are not TCP ports" in result["msg"]
+
+
+@pytest.mark.parametrize("timeout", [0, -1, "nan", "inf"])
+def test_module_refuses_a_connect_timeout_that_is_not_above_0(run_module: RunModule, timeout: Any) -> None:
+    # 0 failed every connection at once (non-blocking), and I10 blamed the app; -1 was a traceback.
+    result = run_module(app_listeners, {"ports": [3000], "connect_timeout": timeout})
+    assert result["failed"] is True
+    assert result["msg"].startswith(f"connect_timeout={float(timeout)} must be a number of seconds above 0")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,9 @@ import yaml
 from module_run import run_playbook, tail
 
 OTHER_RUN = "alice@laptop (run other)"
+# What the play prints of the process its lock names, while the play still runs.
+LOCK_PID_IS = "the lock's pid is"
+PS_OF_LOCK_PID = "lookup('ansible.builtin.pipe', 'ps -o args= -p ' ~ __app_lock.lock.pid)"
 
 
 def release_tree() -> list[dict]:
@@ -63,6 +67,7 @@ def lock_fleet(
                     "vars": {"__app_lock_whole_fleet": whole_fleet},
                 },
                 {"ansible.builtin.debug": {"msg": "went on past the lock"}},
+                {"ansible.builtin.debug": {"msg": f"{LOCK_PID_IS} {{{{ {PS_OF_LOCK_PID} }}}}"}},
             ],
         },
     ]
@@ -96,6 +101,10 @@ def test_without_whole_fleet_the_free_hosts_go_on(tmp_path):
     assert "went on past the lock" in run.stdout, tail(run)
     assert owner(tmp_path / "web1/.deploy.lock") not in (None, OTHER_RUN)
     assert owner(tmp_path / "web2/.deploy.lock") == OTHER_RUN
+    # The lock names the controller, and the pid of ansible-playbook (still running when shown).
+    assert json.loads((tmp_path / "web1/.deploy.lock").read_text())["host"] == socket.gethostname()
+    shown = next(line for line in run.stdout.splitlines() if LOCK_PID_IS in line)
+    assert "/ansible-playbook" in shown.split(LOCK_PID_IS)[1], shown
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the tree must be root's: only root can make one so")

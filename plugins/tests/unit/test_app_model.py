@@ -240,6 +240,15 @@ def test_an_app_port_a_service_on_the_host_uses_is_refused(variable, port, proce
     ]
 
 
+@pytest.mark.parametrize("port", ["6379", " 6379 "])
+def test_a_service_port_given_as_a_string_is_compared_as_a_number(port):
+    # -e redis_port=6379 on the command line gives the string "6379".
+    assert service_port_problems([{**WEB, "port": 6379}], {"redis_port": port}) == [
+        "app_processes[0] ('web') takes port 6379, which is redis_port on this host: one of them "
+        "would fail with EADDRINUSE (seed 002, I6). Give the process another port."
+    ]
+
+
 def test_service_ports_apart_from_the_app_are_accepted():
     assert service_port_problems([WEB, SOCKET, WORKER], {"postgresql_port": 5432, "redis_port": 6379}) == []
 
@@ -259,6 +268,14 @@ def test_service_ports_apart_from_the_app_are_accepted():
 def test_process_fields_are_checked(change, variable):
     found = problems(app_processes=[{**WEB, **change}])
     assert any(p.startswith(variable) for p in found), found
+
+
+def test_a_process_env_is_refused_rather_than_dropped():
+    # Nothing renders a per-process env: each process gets app_env and app_secret_env, and its pool.
+    found = problems(app_processes=[WEB, SOCKET, {**WORKER, "env": {"CONCURRENCY": "5"}}])
+    unknown = [p for p in found if "unknown keys" in p]
+    assert len(unknown) == 1
+    assert unknown[0].startswith("app_processes[2] has unknown keys ['env']; allowed keys are")
 
 
 def test_duplicate_names_are_refused():

@@ -18,13 +18,16 @@ from ansible.module_utils.shipshape_proc import (
     app_candidates,
     read_listeners,
     read_processes,
+    read_starttime,
     self_and_ancestors,
 )
 from app_reap import (
+    POLL_INTERVAL,
     Outcome,
     SystemOps,
     app_roots,
     failure_messages,
+    held_after_reap,
     held_messages,
     reap,
     still_held,
@@ -210,6 +213,31 @@ def test_still_held_names_a_listener_no_readable_process_holds() -> None:
     assert held == [{"port": 3000, "address": "127.0.0.1", "pid": None, "cmdline": None, "supervised": False}]
 
 
+UNOWNED = [Listener("127.0.0.1", 3000, "ipv4", 14, 0)]
+
+
+def test_held_after_reap_looks_again_while_a_listener_has_no_holder() -> None:
+    # A just-killed process's socket outlives its readable open files for a moment, then goes.
+    ops = FakeOps({})
+    looks = iter([UNOWNED, UNOWNED, []])
+    assert held_after_reap([3000], lambda: ({}, next(looks)), ops) == []
+    assert ops.now == pytest.approx(2 * POLL_INTERVAL)
+
+
+def test_held_after_reap_reports_a_lasting_unowned_listener_when_settle_is_up() -> None:
+    ops = FakeOps({})
+    held = held_after_reap([3000], lambda: ({}, UNOWNED), ops, settle=1.0)
+    assert [entry["pid"] for entry in held] == [None]
+    assert 1.0 <= ops.now < 1.0 + 2 * POLL_INTERVAL
+
+
+def test_held_after_reap_does_not_wait_on_a_known_holder() -> None:
+    ops = FakeOps({})
+    processes = {60: proc(60, sockets=frozenset({14}))}
+    assert [entry["pid"] for entry in held_after_reap([3000], lambda: (processes, UNOWNED), ops)] == [60]
+    assert ops.now == 0.0
+
+
 def test_held_messages_name_the_holder_and_the_way_out() -> None:
     messages = held_messages(
         [
@@ -301,6 +329,44 @@ def test_real_reap_ends_listeners_outside_supervisor(
     assert not [listener for listener in read_listeners() if listener.port in (obeys_port, stubborn_port)]
 
 
+# Node's shape: a listener in a process with threads busy on the CPU. Killed, its main thread becomes a
+# zombie while the others are still exiting, and the socket is closed only when the last one has.
+THREADED_CHILD = """\
+import hashlib, socket, threading, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen()
+heap = bytearray(16 << 20)
+def work():
+    block = bytes(1 << 20)
+    while True:
+        hashlib.sha256(block).digest()  # releases the GIL: the threads really run at once
+for _ in range(4):
+    threading.Thread(target=work, daemon=True).start()
+print(s.getsockname()[1], flush=True)
+time.sleep(120)
+"""
+
+
+def test_real_reap_of_a_threaded_listener_returns_once_its_port_is_free(tmp_path: Path) -> None:
+    # Without waiting for every thread, the port was still listed after reap in most of these runs.
+    for _attempt in range(15):
+        child = subprocess.Popen(
+            [sys.executable, "-c", THREADED_CHILD], cwd=tmp_path, stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert child.stdout is not None
+            port = int(child.stdout.readline())
+            starttime = read_starttime(child.pid)
+            assert starttime is not None
+            outcomes = reap({child.pid: starttime}, 0, True, SystemOps())
+            assert outcomes[child.pid].exited
+            assert [listener for listener in read_listeners() if listener.port == port] == []
+        finally:
+            child.kill()
+            child.wait(timeout=10)
+
+
 def test_real_reap_leaves_a_stubborn_process_when_told(start_child: Any) -> None:
     stubborn, _port = start_child("ignore-term")
     starttime = read_processes()[0][stubborn.pid].starttime
@@ -327,6 +393,21 @@ def test_module_check_mode_reports_and_sends_nothing(start_child: Any, run_modul
     assert result["msg"].startswith("Would reap 1 process(es)")
     assert result["still_held"] == []
     assert child.poll() is None
+
+
+def test_module_never_chooses_its_own_process_or_its_parents(
+    run_module: RunModule, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ansible's own processes may run from the app tree (a task with chdir into a release). Here the
+    # module runs inside pytest, whose working directory is the "app tree" and whose command matches.
+    monkeypatch.chdir(tmp_path)
+    result = run_module(
+        app_reap,
+        {"app_root": str(tmp_path), "tree_commands": ["python*", "pytest*"], "_ansible_check_mode": True},
+    )
+    assert os.getpid() not in [entry["pid"] for entry in result["reaped"]]
+    kept = {entry["pid"]: entry["kept_because"] for entry in result["kept"]}
+    assert kept[os.getpid()] == "it is this module or one of its parents (Ansible's own processes)"
 
 
 def test_module_reaps_for_real(start_child: Any, run_module: RunModule) -> None:

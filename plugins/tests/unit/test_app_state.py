@@ -118,6 +118,16 @@ def test_env_name_lines(line: str, names: list[str]):
     assert env_names(line) == names
 
 
+@pytest.mark.parametrize("separator", ["\r", "\x0b", "\x0c", "\x1c", "\x85", "\u2028"])
+def test_env_names_take_no_part_of_a_value_for_a_name(tmp_path: Path, separator: str):
+    # One line for sh: SESSION_SECRET is the only name, whatever its quoted value holds.
+    text = f"SESSION_SECRET='x{separator}LEAKED_PART=y'\nA=1\n"
+    assert env_names(text) == ["A", "SESSION_SECRET"]
+    (tmp_path / "shared" / "env").mkdir(parents=True)
+    (tmp_path / "shared" / "env" / "web.env").write_bytes(text.encode())
+    assert env_state(str(tmp_path), ["web"])[0]["names"] == ["A", "SESSION_SECRET"]
+
+
 @pytest.mark.parametrize(
     ("used", "available", "percent"), [(0, 0, None), (1, 99, 1), (96, 4, 96), (1, 2, 34)]
 )
@@ -151,6 +161,15 @@ def test_run_reports_a_missing_command_and_a_timeout():
         "rc": 3,
         "stdout": "out\n",
         "stderr": "err\n",
+    }
+
+
+def test_run_replaces_bytes_that_are_not_utf8():
+    # What nginx -T prints from a config file with a Latin-1 comment ("café").
+    assert run(["sh", "-c", r"printf '# caf\351\n'; printf '\377' >&2"], 5) == {
+        "rc": 0,
+        "stdout": "# caf\ufffd\n",
+        "stderr": "\ufffd",
     }
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,7 @@ def test_parse_lock_refuses_what_is_not_a_lock(text: str) -> None:
 
 
 HELD = Lock("bob@ci", None, None, T0, T0 + TTL, "deploy", TTL)
+YEAR = 365 * 86400
 
 
 @pytest.mark.parametrize(
@@ -118,6 +120,12 @@ HELD = Lock("bob@ci", None, None, T0, T0 + TTL, "deploy", TTL)
         (HELD, "alice", T0 + TTL - 1, False, "wait"),
         (HELD, "alice", T0 + TTL, False, "take_over"),
         (HELD, "alice", T0 + 10, True, "take_over"),
+        # Dated ahead of the clock: taken (or taken again) in the future, beyond the 5 minutes' margin.
+        (HELD, "alice", T0 - 300, False, "wait"),
+        (HELD, "alice", T0 - 301, False, "take_over"),
+        (HELD, "alice", T0 - YEAR, False, "take_over"),
+        (Lock("bob@ci", None, None, T0, T0 + 600 + TTL, "deploy", TTL), "alice", T0 + 10, False, "take_over"),
+        (Lock("bob@ci", None, None, T0, T0 + 600 + TTL, "deploy", TTL), "alice", T0 + 400, False, "wait"),
     ],
 )
 def test_decide_acquire(current: Lock | None, owner: str, now: float, force: bool, expected: str) -> None:
@@ -151,6 +159,13 @@ def test_decide_release(
             "expires in 26m48s at 2025-01-01T03:30:00Z",
         ),
         (HELD, T0 + TTL + 60, "bob@ci for deploy, taken 31m00s ago, stale since 1m00s"),
+        (
+            HELD,
+            T0 - 3600,
+            "bob@ci for deploy, dated 1h00m00s ahead of this host's clock (taken at 2025-01-01T03:00:00Z, "
+            "expiring at 2025-01-01T03:30:00Z): the clock was wrong when it was written or has been set "
+            "back since, so its times say nothing and it counts as stale",
+        ),
     ],
 )
 def test_describe(lock: Lock, now: float, expected: str) -> None:
@@ -185,6 +200,13 @@ def test_acquire_again_as_owner_renews(lock_path: Path) -> None:
     assert (result["renewed"], result["acquired"], result["took_over"]) == (True, True, False)
     assert on_disk(lock_path)["acquired_at"] == "2025-01-01T03:00:00Z"
     assert on_disk(lock_path)["expires_at"] == "2025-01-01T03:40:00Z"
+
+
+def test_renewing_without_pid_and_host_keeps_those_of_the_lock(lock_path: Path) -> None:
+    # renew_lock.yml gives only the owner: the run, its pid and its controller are the same.
+    take(lock_path)
+    take(lock_path, clock=FakeClock(T0 + 600), owner_pid=None, owner_host=None)
+    assert (on_disk(lock_path)["pid"], on_disk(lock_path)["host"]) == (4242, "laptop")
 
 
 def test_a_held_lock_fails_with_the_owner_and_age_after_waiting(lock_path: Path) -> None:
@@ -222,14 +244,103 @@ def test_take_over_says_so_with_the_old_owner(lock_path: Path, now: float, force
     assert on_disk(lock_path)["owner"] == "alice@laptop"
 
 
-def test_an_unreadable_lock_file_is_held_until_its_ttl_from_mtime(lock_path: Path) -> None:
-    lock_path.write_text("{half a lock")
+def test_a_lock_dated_a_year_ahead_is_taken_over_not_held_for_a_year(lock_path: Path) -> None:
+    # Written while the host's clock was a year fast; the clock has been put right since.
+    take(lock_path, owner="bob@ci", clock=FakeClock(T0 + YEAR))
+    seen = inspect(str(lock_path), TTL, FakeClock(T0))
+    assert (seen["held"], seen["stale"], seen["dated_ahead"]) == (False, True, True)
+    assert "dated 8760h00m00s ahead of this host's clock" in seen["msg"]
+    assert "The next deploy will take it over." in seen["msg"]
+    result = take(lock_path, clock=FakeClock(T0))
+    assert (result["acquired"], result["took_over"], result["dated_ahead"]) == (True, True, True)
+    assert result["msg"].startswith(f"Took over the deploy lock {lock_path} for alice@laptop from bob@ci")
+    assert "ahead of this host's clock" in result["msg"] and result["msg"].endswith(": it was stale.")
+    assert on_disk(lock_path)["acquired_at"] == "2025-01-01T03:00:00Z"
+
+
+def test_a_lock_dated_ahead_within_the_margin_is_held(lock_path: Path) -> None:
+    take(lock_path, owner="bob@ci", clock=FakeClock(T0 + 120))
+    with pytest.raises(LockError, match="Another deploy holds the lock") as raised:
+        take(lock_path, clock=FakeClock(T0))
+    assert raised.value.result["dated_ahead"] is False
+
+
+def test_renewing_ones_own_lock_dated_ahead_dates_it_now(lock_path: Path) -> None:
+    # Taken, then the clock was set back an hour: renewed, the lock is dated by the clock as it is now.
+    take(lock_path, clock=FakeClock(T0 + 3600))
+    result = take(lock_path, clock=FakeClock(T0))
+    assert (result["renewed"], result["held"]) == (True, True)
+    assert on_disk(lock_path)["acquired_at"] == "2025-01-01T03:00:00Z"
+    assert inspect(str(lock_path), TTL, FakeClock(T0 + 60))["held"] is True
+
+
+@pytest.mark.parametrize(
+    "content", [b"{half a lock", b"\xff\xfe not UTF-8 \x80"], ids=["not-json", "not-utf8"]
+)
+def test_an_unreadable_lock_file_is_held_until_its_ttl_from_mtime(lock_path: Path, content: bytes) -> None:
+    lock_path.write_bytes(content)
     os.utime(lock_path, (T0, T0))
     with pytest.raises(LockError, match=r"unknown \(the lock file is unreadable"):
         take(lock_path, clock=FakeClock(T0 + 60))
     result = take(lock_path, clock=FakeClock(T0 + TTL + 1))
     assert result["took_over"] is True
     assert on_disk(lock_path)["owner"] == "alice@laptop"
+
+
+def _make_symlink(path: Path) -> None:
+    path.symlink_to(path.parent / "gone")
+
+
+def _make_symlink_to_a_lock(path: Path) -> None:
+    take(path.parent / "elsewhere.lock", owner="bob@ci")
+    path.symlink_to(path.parent / "elsewhere.lock")
+
+
+def _make_socket(path: Path) -> None:
+    # Bound, then closed: the socket file stays, and opening it fails with ENXIO.
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(path))
+
+
+NOT_LOCK_FILES = {
+    "dangling-symlink": (_make_symlink, "a symbolic link to"),
+    "symlink-to-a-lock": (_make_symlink_to_a_lock, "a symbolic link to"),
+    "directory": (Path.mkdir, "a directory"),
+    "fifo": (os.mkfifo, "a FIFO"),
+    "socket": (_make_socket, "a socket"),
+}
+
+
+@pytest.mark.parametrize("kind", NOT_LOCK_FILES)
+@pytest.mark.parametrize("state", ["acquired", "released", "inspect"])
+def test_anything_but_a_regular_file_at_the_lock_path_fails_naming_it(
+    lock_path: Path, run_module: RunModule, kind: str, state: str
+) -> None:
+    # A dangling symlink read as "no lock", and creating one over it failed: acquire looped for ever.
+    make, words = NOT_LOCK_FILES[kind]
+    make(lock_path)
+    before = os.lstat(lock_path)
+    result = run_module(deploy_lock, {"state": state, "path": str(lock_path), "owner": "alice@laptop"})
+    assert result["failed"] is True
+    assert result["msg"].startswith(f"The deploy lock's path {lock_path} is {words}")
+    assert "nothing was changed" in result["msg"]
+    after = os.lstat(lock_path)
+    assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
+
+
+def test_acquire_stops_looking_again_when_the_lock_keeps_turning_up(
+    lock_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempts = []
+
+    def found_there_first(path: str, lock: Lock) -> bool:
+        attempts.append(path)
+        return False
+
+    monkeypatch.setattr(deploy_lock, "create_lock", found_there_first)
+    with pytest.raises(LockError, match=f"Could not create the deploy lock {lock_path}: 10 times"):
+        take(lock_path)
+    assert len(attempts) == deploy_lock.CREATE_ATTEMPTS
 
 
 @pytest.mark.parametrize(

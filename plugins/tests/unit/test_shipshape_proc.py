@@ -25,6 +25,7 @@ from ansible.module_utils.shipshape_proc import (
     parse_stat,
     parse_status_uid,
     path_under,
+    python_runs,
     read_listeners,
     read_processes,
     read_starttime,
@@ -224,10 +225,45 @@ SUPERVISORD = proc(
             False,
         ),
         (proc(4, cmdline=("node", "server.js", "--name", "supervisord")), False),
+        # started with interpreter options, or as a module: comm and exe say python
+        (proc(5, comm="python3", cmdline=("python3", "-u", "/usr/bin/supervisord", "-n")), True),
+        (proc(6, comm="python3", cmdline=("python3", "-m", "supervisor.supervisord", "-n")), True),
+        (
+            proc(
+                7,
+                comm="python3",
+                cmdline=("/usr/bin/python3", "-W", "ignore", "-um", "supervisor.supervisord"),
+            ),
+            True,
+        ),
+        (proc(8, comm="python3", cmdline=("python3", "/srv/shop/tool.py", "/usr/bin/supervisord")), False),
+        (proc(9, comm="python3", cmdline=("python3", "-m", "supervisor.supervisorctl", "status")), False),
     ],
 )
 def test_is_supervisord(process: Process, expected: bool) -> None:
     assert is_supervisord(process) is expected
+
+
+@pytest.mark.parametrize(
+    ("cmdline", "runs"),
+    [
+        (("python3", "/usr/bin/supervisord", "-n"), "/usr/bin/supervisord"),
+        (("python3.11", "-u", "-B", "/usr/bin/supervisord"), "/usr/bin/supervisord"),
+        (("python3", "-W", "error", "-X", "dev", "app.py"), "app.py"),
+        (("python3", "-Werror", "-Xdev", "app.py"), "app.py"),
+        (("python3", "-uW", "error", "app.py"), "app.py"),
+        (("python3", "--check-hash-based-pycs", "never", "-I", "app.py"), "app.py"),
+        (("python3", "-m", "supervisor.supervisord"), "-m supervisor.supervisord"),
+        (("python3", "-Bmsupervisor.supervisord"), "-m supervisor.supervisord"),
+        (("python3", "--", "app.py", "-m", "x"), "app.py"),
+        (("python3", "-c", "import supervisord"), None),
+        (("python3", "-i"), None),
+        (("node", "/usr/bin/supervisord"), None),
+        ((), None),
+    ],
+)
+def test_python_runs(cmdline: tuple[str, ...], runs: str | None) -> None:
+    assert python_runs(cmdline) == runs
 
 
 @pytest.mark.parametrize(
@@ -268,6 +304,13 @@ def test_app_tree_reason(process: Process, expected: str | None) -> None:
 def test_app_tree_reason_wildcard_takes_any_command() -> None:
     shell = proc(14, comm="bash", cmdline=("-bash",), exe="/usr/bin/bash", cwd="/srv/shop/current")
     assert app_tree_reason(shell, ["/srv/shop"], ["*"]) is not None
+
+
+def test_app_candidates_keep_a_process_that_has_already_exited() -> None:
+    # Exited but not yet waited for (a zombie): a signal does nothing to it, so it is not to be reaped.
+    exiting = proc(63, state="Z", cwd="/srv/shop/current")
+    (candidate,) = app_candidates({63: exiting}, [], [], ["/srv/shop"], NODE_COMMANDS, {})
+    assert candidate.protected_because == "it has already exited"
 
 
 def test_app_candidates_sorts_reapable_from_protected() -> None:
@@ -379,6 +422,25 @@ def test_read_processes_from_a_fake_tree(fake_proc: Path) -> None:
     assert processes[4242].cwd == "/srv/shop/releases/2"
     assert read_starttime(4243, str(fake_proc)) == 42430
     assert read_starttime(9999, str(fake_proc)) is None
+
+
+@pytest.mark.parametrize(
+    ("thread_states", "alive"),
+    [(["Z", "R"], True), (["Z", "X"], False), (["Z"], False), ([], False)],
+    ids=["a-thread-still-exiting", "all-exited", "single-threaded-zombie", "no-task-directory"],
+)
+def test_read_starttime_waits_for_every_thread(
+    fake_proc: Path, thread_states: list[str], alive: bool
+) -> None:
+    # The main thread of 4243 is a zombie; the last thread to exit closes its files and sockets.
+    base = fake_proc / "4243"
+    (base / "stat").write_text((base / "stat").read_text().replace(" S ", " Z ", 1))
+    for index, state in enumerate(thread_states):
+        (base / "task" / str(4243 + index)).mkdir(parents=True)
+        (base / "task" / str(4243 + index) / "stat").write_text(
+            f"{4243 + index} (node) {state} 4242 4243 4243 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 42430 1 2"
+        )
+    assert read_starttime(4243, str(fake_proc)) == (42430 if alive else None)
 
 
 def test_read_listeners_from_a_fake_tree(fake_proc: Path) -> None:

@@ -1,15 +1,21 @@
-"""supervisor_group against a real supervisord (from PyPI) on a socket in a temporary directory."""
+"""supervisor_group against a real supervisord (from PyPI) on a socket in a temporary directory, and
+against a scripted one for what a real one does not readily do (answer late, drop the connection)."""
 
 from __future__ import annotations
 
+import http.client
 import subprocess
 import sys
 import time
+import xmlrpc.client
+from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import supervisor_group
+from ansible.module_utils.shipshape_proc import parent_map, read_processes, supervisor_of
 from module_run import RunModule
 from supervisor_group import restarted, wait_settled, wait_stopped
 
@@ -17,6 +23,7 @@ from supervisor_group import restarted, wait_settled, wait_stopped
 # startretries=0); "flappy" stays up past startsecs, then exits and is restarted by autorestart.
 # "draining" stops slowly: each of its two programs exits 2 s after its TERM. "stubborn" ignores
 # TERM until supervisor KILLs it at its stopwaitsecs (1 s; supervisord checks it on its 1 s tick).
+# In "broken", supervisord refuses to start "missing" (NO_FILE) and starts "fine".
 CONFIG = """
 [unix_http_server]
 file={socket}
@@ -74,6 +81,19 @@ command={python} -c "import signal, time; signal.signal(signal.SIGTERM, signal.S
 autostart=false
 startsecs=1
 stopwaitsecs=1
+
+[group:broken]
+programs=fine,missing
+
+[program:fine]
+command=sleep 600
+autostart=false
+startsecs=1
+
+[program:missing]
+command=/nonexistent/node server.js
+autostart=false
+startsecs=1
 
 [group:flappy]
 programs=flap
@@ -282,6 +302,20 @@ def test_a_program_that_exits_and_restarts_fails_the_settle_wait(supervisord: st
     assert time.monotonic() - began < 15
 
 
+def test_a_program_supervisord_refuses_to_start_fails_the_start_and_is_not_listed_as_started(
+    supervisord: str, run_module: RunModule
+):
+    result = run_module(supervisor_group, {"name": "broken", "state": "started", "socket": supervisord})
+    assert result["failed"] is True
+    assert result["msg"] == (
+        "supervisord could not start missing: NO_FILE: can't find command '/nonexistent/node'"
+    )
+    assert result["started"] == ["fine"]
+    assert result["changed"] is True
+    assert states(result) == {"fine": "STARTING", "missing": "STOPPED"}
+    run_module(supervisor_group, {"name": "broken", "state": "stopped", "socket": supervisord})
+
+
 def test_an_unknown_group_or_socket_is_refused(supervisord: str, run_module: RunModule, tmp_path: Path):
     result = run_module(supervisor_group, {"name": "nosuchapp", "socket": supervisord})
     assert result["failed"] is True
@@ -289,6 +323,21 @@ def test_an_unknown_group_or_socket_is_refused(supervisord: str, run_module: Run
     result = run_module(supervisor_group, {"name": "shop", "socket": str(tmp_path / "absent.sock")})
     assert result["failed"] is True
     assert result["msg"].startswith(f"cannot read supervisord on {tmp_path / 'absent.sock'}")
+
+
+def test_the_programs_of_a_supervisord_run_as_a_module_count_as_supervised(
+    supervisord: str, run_module: RunModule
+):
+    # The fixture runs `python -m supervisor.supervisord`: neither comm nor argv[1] says supervisord,
+    # and app_reap must still leave its programs alone.
+    started = run_module(supervisor_group, {"name": "shop", "state": "started", "socket": supervisord})
+    processes, _unreadable = read_processes()
+    parents = parent_map(processes)
+    for program in started["processes"]:
+        supervisor = supervisor_of(program["pid"], processes, parents)
+        assert supervisor is not None, f"{program['name']} is not seen as run by supervisord"
+        assert "supervisor.supervisord" in processes[supervisor].cmdline
+    run_module(supervisor_group, {"name": "shop", "state": "stopped", "socket": supervisord})
 
 
 def test_restarted_ignores_programs_that_were_not_running():
@@ -311,3 +360,132 @@ def test_wait_settled_times_out_with_what_it_saw():
     assert programs == [program]
     assert waited == 15
     assert problem == "not settled (3s RUNNING) after 12s: web STARTING pid 5 up 0s"
+
+
+def info(name: str, state: str, pid: int = 0) -> dict[str, Any]:
+    """One program as getAllProcessInfo describes it."""
+    return {
+        "group": "shop",
+        "name": name,
+        "statename": state,
+        "pid": pid,
+        "now": 100,
+        "start": 90 if pid else 0,
+        "spawnerr": "",
+        "exitstatus": 0,
+    }
+
+
+STOPPED = [info("web", "STOPPED")]
+RUNNING = [info("web", "RUNNING", pid=42)]
+STARTED = [{"name": "web", "group": "shop", "status": supervisor_group.SUCCESS, "description": "OK"}]
+CONFIG_INFO = [{"group": "shop", "name": "web", "startsecs": 35, "stopwaitsecs": 10}]
+
+
+class ScriptedSupervisord:
+    """What supervisor_group's connect() returns, answering as told. Each method's answer is a value, an
+    exception to raise, a tuple of those (one per call) or a function of the connection's timeout and the
+    call's arguments. The timeout of each connection made is kept."""
+
+    def __init__(self, **answers: Any) -> None:
+        self.answers = {
+            name: iter(answer) if isinstance(answer, tuple) else answer for name, answer in answers.items()
+        }
+        self.timeouts: list[float] = []
+
+    def connect(self, path: str, timeout: float = supervisor_group.RPC_TIMEOUT_SECONDS) -> Any:
+        self.timeouts.append(timeout)
+        methods = {name: self._method(name, timeout) for name in self.answers}
+        return SimpleNamespace(supervisor=SimpleNamespace(**methods))
+
+    def _method(self, name: str, timeout: float) -> Any:
+        def call(*args: Any) -> Any:
+            answer = self.answers[name]
+            if isinstance(answer, Iterator):
+                answer = next(answer)
+            if callable(answer) and not isinstance(answer, BaseException):
+                answer = answer(timeout, *args)
+            if isinstance(answer, BaseException):
+                raise answer
+            return answer
+
+        return call
+
+
+def test_a_waited_start_waits_for_supervisord_as_long_as_the_startsecs_of_the_group(
+    monkeypatch: pytest.MonkeyPatch, run_module: RunModule
+):
+    # supervisord answers a waited start once web has run its 35 s startsecs; the transport used to
+    # give up after 30 s, and its TimeoutError ended the module in a traceback.
+    def start(timeout: float, group: str, wait: bool) -> Any:
+        return TimeoutError("timed out") if timeout < 35 else STARTED
+
+    supervisord = ScriptedSupervisord(
+        getAllProcessInfo=(STOPPED, RUNNING), getAllConfigInfo=CONFIG_INFO, startProcessGroup=start
+    )
+    monkeypatch.setattr(supervisor_group, "connect", supervisord.connect)
+    result = run_module(supervisor_group, {"name": "shop", "state": "started", "wait": True})
+    assert "failed" not in result
+    assert (result["started"], states(result)) == (["web"], {"web": "RUNNING"})
+    assert supervisord.timeouts == [supervisor_group.RPC_TIMEOUT_SECONDS, 35 + 1 + 10]
+
+
+@pytest.mark.parametrize(
+    ("args", "answers", "message"),
+    [
+        (
+            {"state": "started"},
+            {"getAllProcessInfo": STOPPED, "startProcessGroup": TimeoutError("timed out")},
+            "supervisord could not start shop (some of its programs may have started): "
+            "no answer in time (is supervisord busy or hung?)",
+        ),
+        (
+            {"state": "started", "wait": True},
+            {"getAllProcessInfo": STOPPED, "getAllConfigInfo": ConnectionResetError(104, "reset by peer")},
+            "supervisord could not say the startsecs of shop: [Errno 104] reset by peer",
+        ),
+        (
+            {"state": "started"},
+            {"getAllProcessInfo": (STOPPED, TimeoutError()), "startProcessGroup": STARTED},
+            "supervisord could not list the programs of shop after starting them: "
+            "no answer in time (is supervisord busy or hung?)",
+        ),
+        (
+            {"state": "stopped"},
+            {
+                "getAllProcessInfo": RUNNING,
+                "getAllConfigInfo": xmlrpc.client.Fault(2, "INCORRECT_PARAMETERS"),
+            },
+            "supervisord could not say the stopwaitsecs of shop: INCORRECT_PARAMETERS",
+        ),
+        (
+            {"state": "stopped"},
+            {
+                "getAllProcessInfo": (RUNNING, ConnectionRefusedError(111, "Connection refused")),
+                "getAllConfigInfo": CONFIG_INFO,
+                "stopProcessGroup": [],
+            },
+            "supervisord could not list the programs of shop while waiting for them to stop: "
+            "[Errno 111] Connection refused",
+        ),
+        (
+            {"settled_seconds": 30},
+            {"getAllProcessInfo": (RUNNING, http.client.RemoteDisconnected("closed without response"))},
+            "supervisord could not list the programs of shop while waiting for them to settle: "
+            "closed without response",
+        ),
+    ],
+    ids=["start", "startsecs", "read-after-start", "stopwaitsecs", "stop-wait", "settle-wait"],
+)
+def test_every_call_supervisord_does_not_answer_fails_saying_what_was_being_done(
+    monkeypatch: pytest.MonkeyPatch,
+    run_module: RunModule,
+    args: dict[str, Any],
+    answers: dict[str, Any],
+    message: str,
+):
+    monkeypatch.setattr(supervisor_group, "connect", ScriptedSupervisord(**answers).connect)
+    result = run_module(supervisor_group, {"name": "shop", **args})
+    assert result["failed"] is True
+    assert result["msg"] == message
+    assert result["processes"]
