@@ -11,6 +11,9 @@ Filters (each takes a host's hostvars entry, ``hostvars[name]``):
                            facts, else its ansible_host, else ''; an invalid override is an error
   private_address_problem(host) -> why the host's shipshape_private_address is refused, '' when it
                            is unset or valid (playbooks/addresses.yml asserts it before any change)
+  public_service_address_problem(host, groups) -> why a db or redis host may not serve web hosts
+                           elsewhere at its address, '' when it may: the address is routed on the
+                           internet, and PostgreSQL's and Redis's traffic is in clear (addresses.yml)
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 
 VARIABLE = "shipshape_private_address"
+ALLOW_PUBLIC = "shipshape_allow_public_service_address"
 
 
 def _facts(host: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -66,6 +70,40 @@ def private_address_problem(host: Mapping[str, Any]) -> str:
     return ""
 
 
+def public_service_address_problem(host: Mapping[str, Any], groups: Mapping[str, Any]) -> str:
+    """Why this host may not serve PostgreSQL or Redis to the web hosts at its address ('' if it may).
+
+    Neither is set up with TLS: every query, and Redis's AUTH password, cross the network in clear.
+    Web hosts on other hosts reach a db or redis host at its private address; one routed on the
+    internet (the default route's, on a cloud whose hosts also share a private network) is refused
+    unless the inventory accepts that network for this traffic.
+    """
+    name = host.get("inventory_hostname", "this host")
+    serves = [group for group in ("db", "redis") if name in (groups.get(group) or [])]
+    elsewhere = [web for web in groups.get("web") or [] if web != name]
+    if not serves or not elsewhere or _truthy(host.get(ALLOW_PUBLIC)):
+        return ""
+    address = private_address(host)
+    try:
+        routed = ipaddress.ip_address(address).is_global
+    except ValueError:
+        return ""
+    if not routed:
+        return ""
+    return (
+        f"{name} serves {' and '.join('PostgreSQL' if g == 'db' else 'Redis' for g in serves)} to web hosts"
+        f" elsewhere ({', '.join(elsewhere)}) at {address}, a public address: that traffic, Redis's password"
+        f" among it, would cross the internet in clear. Set {VARIABLE} on every host to its address on a"
+        f" private network the hosts share (or a VPN such as WireGuard); or, where you trust this network,"
+        f" set {ALLOW_PUBLIC}=true for {name}. Nothing was changed."
+    )
+
+
+def _truthy(value: Any) -> bool:
+    """A bool from YAML, or the string -e and INI inventories give."""
+    return str(value).strip().lower() in ("true", "yes", "on", "1") if value is not None else False
+
+
 def private_address(host: Mapping[str, Any]) -> str:
     """The override, else the default IPv4 address, else ansible_host, else ''."""
     problem = private_address_problem(host)
@@ -80,4 +118,8 @@ def private_address(host: Mapping[str, Any]) -> str:
 
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"private_address": private_address, "private_address_problem": private_address_problem}
+        return {
+            "private_address": private_address,
+            "private_address_problem": private_address_problem,
+            "public_service_address_problem": public_service_address_problem,
+        }

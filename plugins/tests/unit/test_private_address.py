@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from private_address import private_address, private_address_problem
+from private_address import private_address, private_address_problem, public_service_address_problem
 
 # A cloud host: the default route leaves by the public interface, the peers are on 10.0.1.0/24.
 FACTS = {
@@ -62,3 +62,42 @@ def test_an_invalid_override_is_refused_naming_the_variable_and_the_host(value, 
     assert "Set shipshape_private_address to the address of db1" in problem
     with pytest.raises(AnsibleFilterError, match=reason):
         private_address(hostvars)
+
+
+# A cloud host whose default route's address is routed on the internet (FACTS' 203.0.113.0/24 is
+# a documentation range, which ipaddress counts as not global).
+PUBLIC_FACTS = {
+    "default_ipv4": {"address": "95.216.10.20"},
+    "all_ipv4_addresses": ["95.216.10.20", "10.0.1.20"],
+}
+FLEET = {"web": ["web1", "web2"], "db": ["db1"], "redis": ["db1"]}
+
+
+@pytest.mark.parametrize(
+    ("hostvars", "groups", "refused"),
+    [
+        # The default route's public address, web hosts elsewhere: refused.
+        ({"ansible_facts": PUBLIC_FACTS}, FLEET, True),
+        # Its private address set: allowed.
+        ({"ansible_facts": PUBLIC_FACTS, "shipshape_private_address": "10.0.1.20"}, FLEET, False),
+        # Accepted by the inventory, from YAML or from -e (a string).
+        ({"ansible_facts": PUBLIC_FACTS, "shipshape_allow_public_service_address": True}, FLEET, False),
+        ({"ansible_facts": PUBLIC_FACTS, "shipshape_allow_public_service_address": "true"}, FLEET, False),
+        ({"ansible_facts": PUBLIC_FACTS, "shipshape_allow_public_service_address": "false"}, FLEET, True),
+        # One host for everything: PostgreSQL and Redis serve loopback only.
+        ({"ansible_facts": PUBLIC_FACTS}, {"web": ["db1"], "db": ["db1"], "redis": ["db1"]}, False),
+        # Not a db or redis host.
+        ({"ansible_facts": PUBLIC_FACTS}, {"web": ["web1", "web2"], "db": ["db2"]}, False),
+        # A private default route, as on a LAN or a podman network.
+        ({"ansible_facts": {"default_ipv4": {"address": "10.89.0.5"}}}, FLEET, False),
+    ],
+)
+def test_a_db_or_redis_host_is_refused_when_web_hosts_elsewhere_reach_it_at_a_public_address(
+    hostvars, groups, refused
+):
+    problem = public_service_address_problem(host(**hostvars), groups)
+    assert bool(problem) is refused, problem
+    if refused:
+        assert problem.startswith("db1 serves PostgreSQL and Redis to web hosts elsewhere (web1, web2)")
+        assert "at 95.216.10.20, a public address" in problem
+        assert "shipshape_private_address" in problem and "shipshape_allow_public_service_address" in problem
