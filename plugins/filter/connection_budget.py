@@ -12,6 +12,8 @@ Filters:
   database_url_with_pool(url, pool, pool_timeout=10, pgbouncer=False) -> DATABASE_URL with Prisma's pool
                     parameters
   process_env_pool(process, database_url, pool_timeout=10, pgbouncer=False) -> env vars for one process
+  app_process_env(app_processes, app_name, app_root, upload_max_bytes, ...) -> {process: environment}, what
+                    each env file holds (the app role renders it)
   pgbouncer_settings(db_host_vars) -> the db host's PgBouncer as its clients see it, or None when it is off
   db_connect_port(db_host_vars, db_port) -> the port DATABASE_URL names: PgBouncer's, else db_port
 """
@@ -513,6 +515,54 @@ def process_env_pool(
     return env
 
 
+def app_process_env(
+    app_processes: Any,
+    app_name: Any,
+    app_root: Any,
+    upload_max_bytes: Any,
+    app_env: Any = None,
+    app_secret_env: Any = None,
+    database_url: Any = "",
+    direct_url: Any = "",
+    redis_url: Any = "",
+    pool_timeout: Any = 10,
+    pgbouncer: Any = False,
+) -> dict[str, dict[str, Any]]:
+    """{process name: environment}: what roles/app/templates/process.env.j2 writes into each env file.
+
+    Every process gets NODE_ENV, APP_NAME, UPLOAD_DIR and UPLOAD_MAX_BYTES (``app_max_body_size`` in
+    bytes, I4), REDIS_URL when there is a redis host (``redis_url``), then app_env and app_secret_env;
+    with a database (``database_url``: empty without a db group, a managed database's DATABASE_URL then
+    comes from app_secret_env) each process with a db_pool gets its pool from the budget
+    (process_env_pool), under that common environment.
+    """
+    if isinstance(app_processes, (str, bytes, Mapping)) or not isinstance(app_processes, Sequence):
+        raise AnsibleFilterError(f"app_process_env: app_processes must be a list, got {app_processes!r}.")
+    common: dict[str, Any] = {
+        "NODE_ENV": "production",
+        "APP_NAME": app_name,
+        "UPLOAD_DIR": f"{app_root}/shared/uploads",
+        "UPLOAD_MAX_BYTES": str(upload_max_bytes),
+    }
+    if redis_url:
+        common["REDIS_URL"] = redis_url
+    for extra in (app_env, app_secret_env):
+        if extra is not None and not isinstance(extra, Mapping):
+            raise AnsibleFilterError(f"app_env and app_secret_env must be dicts, got {type(extra).__name__}.")
+        common.update(extra or {})
+    environments = {}
+    for process in app_processes:
+        if not isinstance(process, Mapping) or not isinstance(process.get("name"), str):
+            raise AnsibleFilterError(f"app_process_env: every process needs a name, got {process!r}.")
+        pool = (
+            process_env_pool(process, database_url, pool_timeout, pgbouncer, direct_url, app_name)
+            if database_url
+            else {}
+        )
+        environments[process["name"]] = {**pool, **common}
+    return environments
+
+
 def connection_demand(app_processes: Any, app_hosts: Any = 1) -> int:
     """The connections the app's pools open at most, over every instance on every web host: what a
     database whose limit shipshape cannot read (a managed one, no db group) must still allow."""
@@ -529,6 +579,7 @@ class FilterModule:
             "connection_demand": connection_demand,
             "database_url_with_pool": database_url_with_pool,
             "process_env_pool": process_env_pool,
+            "app_process_env": app_process_env,
             "pgbouncer_settings": pgbouncer_settings,
             "db_connect_port": db_connect_port,
         }

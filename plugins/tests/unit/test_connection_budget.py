@@ -9,6 +9,7 @@ from app_env import service_url
 from connection_budget import (
     PGBOUNCER_DEFAULTS,
     FilterModule,
+    app_process_env,
     connection_budget,
     connection_demand,
     database_url_with_pool,
@@ -370,6 +371,43 @@ def test_process_env_pool_names_the_program_to_postgresql() -> None:
     assert process_env_pool({"name": "cron"}, "postgresql://db/shop", app_name="shop") == {}
 
 
+SECRET = "vault-value-never-shown"
+DB_URL = f"postgresql://shop:{SECRET}@db1:5432/shop"
+
+
+def test_app_process_env_is_the_common_environment_over_each_processs_pool() -> None:
+    env = app_process_env(
+        SHOP[:1] + SHOP[3:],
+        "shop",
+        "/srv/shop",
+        20971520,
+        {"FEATURE": True},
+        {"SESSION_SECRET": SECRET},
+        database_url=DB_URL,
+        direct_url=DB_URL,
+        redis_url=f"redis://:{SECRET}@redis1:6379/0",
+    )
+    common = {
+        "NODE_ENV": "production",
+        "APP_NAME": "shop",
+        "UPLOAD_DIR": "/srv/shop/shared/uploads",
+        "UPLOAD_MAX_BYTES": "20971520",
+        "REDIS_URL": f"redis://:{SECRET}@redis1:6379/0",
+        "FEATURE": True,
+        "SESSION_SECRET": SECRET,
+    }
+    assert env == {
+        "web": {
+            "DATABASE_URL": f"{DB_URL}?connection_limit=10&pool_timeout=10",
+            "DATABASE_POOL_MAX": "10",
+            "DIRECT_URL": DB_URL,
+            "PGAPPNAME": "shop-web",
+            **common,
+        },
+        "cron": common,
+    }
+
+
 def test_role_defaults_budget_what_pgbouncer_is_configured_with() -> None:
     """postgresql's PgBouncer defaults: PostgreSQL must hold default + reserve (the max_db_connections
     pgbouncer.ini.j2 writes) plus the session-mode pool; the clients it accepts are max_client_conn."""
@@ -400,6 +438,7 @@ def test_session_pool_counts_and_the_advice_leaves_room_for_it() -> None:
 
 def test_filters_are_registered() -> None:
     assert set(FilterModule().filters()) == {
+        "app_process_env",
         "connection_budget",
         "connection_demand",
         "database_url_with_pool",
