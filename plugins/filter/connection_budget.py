@@ -14,6 +14,8 @@ Filters:
   process_env_pool(process, database_url, pool_timeout=10, pgbouncer=False) -> env vars for one process
   app_process_env(app_processes, app_name, app_root, upload_max_bytes, ...) -> {process: environment}, what
                     each env file holds (the app role renders it)
+  app_env_expected(app_processes, app_name, app_root, upload_max_bytes, ...) -> the names of each env file and
+                    the values of its derived, non-secret variables (diagnose compares the files with them)
   pgbouncer_settings(db_host_vars) -> the db host's PgBouncer as its clients see it, or None when it is off
   db_connect_port(db_host_vars, db_port) -> the port DATABASE_URL names: PgBouncer's, else db_port
 """
@@ -21,7 +23,7 @@ Filters:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
@@ -515,6 +517,24 @@ def process_env_pool(
     return env
 
 
+# The variables of an env file whose values diagnose may read and show (app_state's env_values):
+# derived from the app model, and no secret. DATABASE_URL, DIRECT_URL and REDIS_URL carry passwords;
+# the values of app_env and app_secret_env are the inventory's, and never shown, whatever their name.
+# The budget's pool timeout has no variable of its own: it is a parameter of DATABASE_URL
+# (database_url_with_pool), which is never read.
+ENV_SHOWN_VALUES = (
+    "APP_NAME",
+    "DATABASE_POOL_MAX",
+    "NODE_ENV",
+    "PGAPPNAME",
+    "UPLOAD_DIR",
+    "UPLOAD_MAX_BYTES",
+)
+# What app_env_expected gives app_process_env for the URLs: they decide which names a file holds, and
+# their values are never compared, so diagnose needs neither the addresses nor the passwords.
+_NAMES_ONLY_URL = "postgresql://names-only.invalid/names-only"
+
+
 def app_process_env(
     app_processes: Any,
     app_name: Any,
@@ -563,6 +583,57 @@ def app_process_env(
     return environments
 
 
+def app_env_expected(
+    app_processes: Any,
+    app_name: Any,
+    app_root: Any,
+    upload_max_bytes: Any,
+    app_env: Any = None,
+    app_secret_env: Any = None,
+    has_db: Any = False,
+    has_redis: Any = False,
+) -> dict[str, Any]:
+    """What diagnose expects of each env file: the names app_process_env renders for the process, and
+    the values of those of ENV_SHOWN_VALUES that the model derives (not set by app_env or app_secret_env).
+
+    app_env and app_secret_env may be given as dicts or as their names: only the names are used, so no
+    value of the inventory reaches the result. ``values_read`` is every name whose value diagnose may
+    read on the host (app_state's env_values).
+    """
+    inventory_names = set()
+    for extra in (app_env, app_secret_env):
+        if extra is not None and (isinstance(extra, (str, bytes)) or not isinstance(extra, Iterable)):
+            raise AnsibleFilterError(
+                "app_env_expected: app_env and app_secret_env must be dicts or lists of names, "
+                f"got {type(extra).__name__}."
+            )
+        inventory_names.update(str(name) for name in extra or ())
+    with_db = boolean(has_db, strict=False)
+    environments = app_process_env(
+        app_processes,
+        app_name,
+        app_root,
+        upload_max_bytes,
+        dict.fromkeys(inventory_names, ""),
+        database_url=_NAMES_ONLY_URL if with_db else "",
+        direct_url=_NAMES_ONLY_URL if with_db else "",
+        redis_url=_NAMES_ONLY_URL if boolean(has_redis, strict=False) else "",
+    )
+    processes = {
+        process: {
+            "names": sorted(env),
+            "values": {
+                name: str(env[name])
+                for name in ENV_SHOWN_VALUES
+                if name in env and name not in inventory_names
+            },
+        }
+        for process, env in environments.items()
+    }
+    shown = sorted({name for expected in processes.values() for name in expected["values"]})
+    return {"processes": processes, "values_read": shown}
+
+
 def connection_demand(app_processes: Any, app_hosts: Any = 1) -> int:
     """The connections the app's pools open at most, over every instance on every web host: what a
     database whose limit shipshape cannot read (a managed one, no db group) must still allow."""
@@ -580,6 +651,7 @@ class FilterModule:
             "database_url_with_pool": database_url_with_pool,
             "process_env_pool": process_env_pool,
             "app_process_env": app_process_env,
+            "app_env_expected": app_env_expected,
             "pgbouncer_settings": pgbouncer_settings,
             "db_connect_port": db_connect_port,
         }

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 from app_state import parse_env_file
-from connection_budget import PGBOUNCER_DEFAULTS
+from connection_budget import ENV_SHOWN_VALUES, PGBOUNCER_DEFAULTS
 from module_run import PROJECT, run_playbook, tail
 
 APP = PROJECT / "roles/app"
@@ -50,6 +50,7 @@ PLAY = """
                 'redis': __app_redis_url if groups.redis is defined else none,
                 'pgbouncer': __app_pgbouncer,
                 'env': __app_process_env_expr,
+                'diagnose_env': __diagnose_env_expected,
                 'diagnose_db_port': __diagnose_db_connect_port | int,
                 'diagnose_pgbouncer': [__diagnose_pgbouncer_enabled | bool, __diagnose_pgbouncer_port],
                 'diagnose_redis_port': __diagnose_redis_port | int,
@@ -178,3 +179,40 @@ def test_each_env_file_is_what_sh_reads_back_from_the_rendered_environment(tmp_p
             None,
         )
     assert got["env"]["cron"]["GREETING"] == "it's $HOME"
+
+
+def assert_diagnose_expects_what_the_app_role_renders(got: dict) -> None:
+    """diagnose's expectation of each env file (app_env_expected) against the file the app role's
+    template wrote, read back as sh reads it: the same names, and every derived, non-secret value."""
+    expected = got["diagnose_env"]["processes"]
+    assert set(expected) == set(got["files"]) == set(got["env"])
+    for process, text in got["files"].items():
+        sourced, error = parse_env_file(text)
+        assert error is None
+        assert sourced == {name: str(value) for name, value in got["env"][process].items()}
+        assert expected[process]["names"] == sorted(sourced)
+        derived = {name for name in ENV_SHOWN_VALUES if name in sourced} - {"GREETING", "SESSION_SECRET"}
+        assert expected[process]["values"] == {name: sourced[name] for name in derived}
+    assert "s3cret" not in json.dumps(got["diagnose_env"]) and "$HOME" not in json.dumps(got["diagnose_env"])
+
+
+def test_diagnose_expects_of_each_env_file_what_the_app_role_renders(tmp_path):
+    got = endpoints(tmp_path, three_hosts({"postgresql_pgbouncer_enabled": True}, {}))
+    assert got["diagnose_env"]["processes"]["web"]["values"]["DATABASE_POOL_MAX"] == "10"
+    assert "DATABASE_URL" not in got["diagnose_env"]["processes"]["cron"]["names"]
+    assert_diagnose_expects_what_the_app_role_renders(got)
+
+
+def test_without_db_and_redis_groups_diagnose_expects_the_managed_urls(tmp_path):
+    """Seed 000's case: a managed database, DATABASE_URL from app_secret_env, in every env file."""
+    managed = {
+        "DATABASE_URL": "postgresql://u:p@managed.example/app",
+        "REDIS_URL": "redis://:p@cache.example/0",
+    }
+    secrets = {**INVENTORY_ENV["app_secret_env"], **managed}
+    got = endpoints(tmp_path, {"all": {"children": {"web": {"hosts": {"web1": LOCAL}}}}}, secrets)
+    for process in ("web", "cron"):
+        names = got["diagnose_env"]["processes"][process]["names"]
+        assert {"DATABASE_URL", "REDIS_URL"} <= set(names) and "DATABASE_POOL_MAX" not in names
+    assert "managed.example" not in json.dumps(got["diagnose_env"])
+    assert_diagnose_expects_what_the_app_role_renders(got)
