@@ -12,6 +12,10 @@ Filters:
   database_url_with_pool(url, pool, pool_timeout=10, pgbouncer=False) -> DATABASE_URL with Prisma's pool
                     parameters
   process_env_pool(process, database_url, pool_timeout=10, pgbouncer=False) -> env vars for one process
+  app_process_env(app_processes, app_name, app_root, upload_max_bytes, ...) -> {process: environment}, what
+                    each env file holds (the app role renders it)
+  app_env_expected(app_processes, app_name, app_root, upload_max_bytes, ...) -> the names of each env file and
+                    the values of its derived, non-secret variables (diagnose compares the files with them)
   pgbouncer_settings(db_host_vars) -> the db host's PgBouncer as its clients see it, or None when it is off
   db_connect_port(db_host_vars, db_port) -> the port DATABASE_URL names: PgBouncer's, else db_port
 """
@@ -19,7 +23,7 @@ Filters:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
@@ -513,6 +517,123 @@ def process_env_pool(
     return env
 
 
+# The variables of an env file whose values diagnose may read and show (app_state's env_values):
+# derived from the app model, and no secret. DATABASE_URL, DIRECT_URL and REDIS_URL carry passwords;
+# the values of app_env and app_secret_env are the inventory's, and never shown, whatever their name.
+# The budget's pool timeout has no variable of its own: it is a parameter of DATABASE_URL
+# (database_url_with_pool), which is never read.
+ENV_SHOWN_VALUES = (
+    "APP_NAME",
+    "DATABASE_POOL_MAX",
+    "NODE_ENV",
+    "PGAPPNAME",
+    "UPLOAD_DIR",
+    "UPLOAD_MAX_BYTES",
+)
+# What app_env_expected gives app_process_env for the URLs: they decide which names a file holds, and
+# their values are never compared, so diagnose needs neither the addresses nor the passwords.
+_NAMES_ONLY_URL = "postgresql://names-only.invalid/names-only"
+
+
+def app_process_env(
+    app_processes: Any,
+    app_name: Any,
+    app_root: Any,
+    upload_max_bytes: Any,
+    app_env: Any = None,
+    app_secret_env: Any = None,
+    database_url: Any = "",
+    direct_url: Any = "",
+    redis_url: Any = "",
+    pool_timeout: Any = 10,
+    pgbouncer: Any = False,
+) -> dict[str, dict[str, Any]]:
+    """{process name: environment}: what roles/app/templates/process.env.j2 writes into each env file.
+
+    Every process gets NODE_ENV, APP_NAME, UPLOAD_DIR and UPLOAD_MAX_BYTES (``app_max_body_size`` in
+    bytes, I4), REDIS_URL when there is a redis host (``redis_url``), then app_env and app_secret_env;
+    with a database (``database_url``: empty without a db group, a managed database's DATABASE_URL then
+    comes from app_secret_env) each process with a db_pool gets its pool from the budget
+    (process_env_pool), under that common environment.
+    """
+    if isinstance(app_processes, (str, bytes, Mapping)) or not isinstance(app_processes, Sequence):
+        raise AnsibleFilterError(f"app_process_env: app_processes must be a list, got {app_processes!r}.")
+    common: dict[str, Any] = {
+        "NODE_ENV": "production",
+        "APP_NAME": app_name,
+        "UPLOAD_DIR": f"{app_root}/shared/uploads",
+        "UPLOAD_MAX_BYTES": str(upload_max_bytes),
+    }
+    if redis_url:
+        common["REDIS_URL"] = redis_url
+    for extra in (app_env, app_secret_env):
+        if extra is not None and not isinstance(extra, Mapping):
+            raise AnsibleFilterError(f"app_env and app_secret_env must be dicts, got {type(extra).__name__}.")
+        common.update(extra or {})
+    environments = {}
+    for process in app_processes:
+        if not isinstance(process, Mapping) or not isinstance(process.get("name"), str):
+            raise AnsibleFilterError(f"app_process_env: every process needs a name, got {process!r}.")
+        pool = (
+            process_env_pool(process, database_url, pool_timeout, pgbouncer, direct_url, app_name)
+            if database_url
+            else {}
+        )
+        environments[process["name"]] = {**pool, **common}
+    return environments
+
+
+def app_env_expected(
+    app_processes: Any,
+    app_name: Any,
+    app_root: Any,
+    upload_max_bytes: Any,
+    app_env: Any = None,
+    app_secret_env: Any = None,
+    has_db: Any = False,
+    has_redis: Any = False,
+) -> dict[str, Any]:
+    """What diagnose expects of each env file: the names app_process_env renders for the process, and
+    the values of those of ENV_SHOWN_VALUES that the model derives (not set by app_env or app_secret_env).
+
+    app_env and app_secret_env may be given as dicts or as their names: only the names are used, so no
+    value of the inventory reaches the result. ``values_read`` is every name whose value diagnose may
+    read on the host (app_state's env_values).
+    """
+    inventory_names = set()
+    for extra in (app_env, app_secret_env):
+        if extra is not None and (isinstance(extra, (str, bytes)) or not isinstance(extra, Iterable)):
+            raise AnsibleFilterError(
+                "app_env_expected: app_env and app_secret_env must be dicts or lists of names, "
+                f"got {type(extra).__name__}."
+            )
+        inventory_names.update(str(name) for name in extra or ())
+    with_db = boolean(has_db, strict=False)
+    environments = app_process_env(
+        app_processes,
+        app_name,
+        app_root,
+        upload_max_bytes,
+        dict.fromkeys(inventory_names, ""),
+        database_url=_NAMES_ONLY_URL if with_db else "",
+        direct_url=_NAMES_ONLY_URL if with_db else "",
+        redis_url=_NAMES_ONLY_URL if boolean(has_redis, strict=False) else "",
+    )
+    processes = {
+        process: {
+            "names": sorted(env),
+            "values": {
+                name: str(env[name])
+                for name in ENV_SHOWN_VALUES
+                if name in env and name not in inventory_names
+            },
+        }
+        for process, env in environments.items()
+    }
+    shown = sorted({name for expected in processes.values() for name in expected["values"]})
+    return {"processes": processes, "values_read": shown}
+
+
 def connection_demand(app_processes: Any, app_hosts: Any = 1) -> int:
     """The connections the app's pools open at most, over every instance on every web host: what a
     database whose limit shipshape cannot read (a managed one, no db group) must still allow."""
@@ -529,6 +650,8 @@ class FilterModule:
             "connection_demand": connection_demand,
             "database_url_with_pool": database_url_with_pool,
             "process_env_pool": process_env_pool,
+            "app_process_env": app_process_env,
+            "app_env_expected": app_env_expected,
             "pgbouncer_settings": pgbouncer_settings,
             "db_connect_port": db_connect_port,
         }

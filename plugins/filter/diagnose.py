@@ -9,6 +9,7 @@ what was read on the host, ``fix`` says what to run.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -57,7 +58,8 @@ PG_WARNING = 80
 # Seconds a client may wait in PgBouncer for a server connection before the wait is critical, when
 # the facts do not carry diagnose_pgbouncer_max_wait.
 PGBOUNCER_MAX_WAIT = 5
-DB_ENV_NAMES = ("DATABASE_URL", "DATABASE_POOL_MAX")
+# A value from an env file shown as it is; any other is quoted.
+PLAIN_VALUE_RE = re.compile(r"[A-Za-z0-9_./:@%+,=-]+")
 
 
 def finding(id_: str, severity: str, title: str, evidence: Iterable[str], fix: str) -> dict[str, Any]:
@@ -494,38 +496,138 @@ def health_findings(facts: Mapping[str, Any], options: Mapping[str, Any]) -> lis
     return found
 
 
+def _shown(value: str) -> str:
+    """A value from an env file as evidence: plain when it is a plain word, else quoted (a stray space
+    or \\r is what differs)."""
+    return value if PLAIN_VALUE_RE.fullmatch(value) else json.dumps(value)
+
+
+def _value_finding(
+    env: Mapping[str, Any], path: str, name: str, found: str, wanted: str, app: Mapping[str, Any], fix: str
+) -> dict[str, Any]:
+    """A derived variable whose value in the env file is not the one the app model renders."""
+    process = env["process"]
+    said = f"the model renders {_shown(wanted)}, the file says {_shown(found)}"
+    line = f"{path}: {name}={_shown(found)}"
+    if name == "DATABASE_POOL_MAX":
+        return finding(
+            "I3",
+            "critical",
+            f"{process}'s database pool is {_shown(found)}, not the connection budget's {_shown(wanted)}: "
+            f"DATABASE_POOL_MAX in {path}",
+            [
+                line,
+                f"{said} (db_pool of {process} in app_processes, which the connection budget counts)",
+                "a smaller pool starves the process of connections (seed 001: a pool of 2), a larger one "
+                "opens more than the budget counts",
+            ],
+            fix,
+        )
+    if name == "UPLOAD_MAX_BYTES":
+        return finding(
+            "I4",
+            "critical",
+            f"{process} limits uploads to {_shown(found)} bytes, not the model's {_shown(wanted)}: "
+            f"UPLOAD_MAX_BYTES in {path}",
+            [
+                line,
+                f"{said} (app_max_body_size {app.get('max_body_size')}, which nginx enforces too)",
+                "the app and nginx disagree on the largest upload (seed 002: uploads over 1 MB failed)",
+            ],
+            fix,
+        )
+    return finding(
+        "I12", "warning", f"{name} of {process} is {_shown(found)}, not {_shown(wanted)}", [line, said], fix
+    )
+
+
 def env_findings(facts: Mapping[str, Any], options: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each env file against what the app role renders for its process: the names (a missing one is
+    I12), and the values of the derived, non-secret variables (a pool, I3; the upload limit, I4;
+    another, an I12 warning). A name of app_required_env that the model renders for no process is
+    missing from the inventory: every process is asked for it."""
     app = facts.get("app") or {}
-    required = list(app.get("required_env") or [])
     root = app.get("root", "")
+    entries = facts.get("env") or []
+    rendered = {name for env in entries for name in env.get("expected_names") or []}
+    unrendered = [name for name in app.get("required_env") or [] if name not in rendered]
+    render = f"{_recover(options)} re-renders the env files from the app model and restarts the programs."
     found = []
-    for env in facts.get("env") or []:
-        path = f"{root}/shared/env/{env['process']}.env"
+    for env in entries:
+        process = env["process"]
+        path = f"{root}/shared/env/{process}.env"
         if not env.get("exists"):
             found.append(
                 finding(
                     "I12",
                     "critical",
-                    f"the env file of {env['process']} is missing",
+                    f"the env file of {process} is missing",
                     [f"{path} does not exist"],
                     f"{_recover(options)} renders it from the app model.",
                 )
             )
             continue
-        names = set(env.get("names") or [])
-        expected = [n for n in required if env.get("expects_db", True) or n not in DB_ENV_NAMES]
-        missing = [n for n in expected if n not in names]
-        if missing:
+        if env.get("error"):
+            found.append(
+                finding(
+                    "I12",
+                    "warning",
+                    f"the env file of {process} could not be read",
+                    [f"{path}: {env['error']}"],
+                    "Run diagnose.yml with become (as root).",
+                )
+            )
+            continue
+        if env.get("syntax_error"):
             found.append(
                 finding(
                     "I12",
                     "critical",
-                    f"{env['process']}'s environment lacks {', '.join(missing)}",
-                    [f"{path} has no line for {', '.join(missing)} (names only; values are never read)"],
-                    f"Put the value in the inventory (app_env, or app_secret_env from the vault), then "
-                    f"{_recover(options)} re-renders the env files from the app model.",
+                    f"the env file of {process} stops sh: {env['syntax_error']}",
+                    [
+                        f"{path}: {env['syntax_error']}",
+                        "supervisor sources it with sh: the program cannot start",
+                    ],
+                    render,
                 )
             )
+            continue
+        names = set(env.get("names") or [])
+        expected = list(env.get("expected_names") or [])
+        expected += [name for name in unrendered if name not in expected]
+        missing = [name for name in expected if name not in names]
+        if missing:
+            absent = [name for name in missing if name in unrendered]
+            found.append(
+                finding(
+                    "I12",
+                    "critical",
+                    f"{process}'s environment lacks {', '.join(missing)}",
+                    [
+                        f"{path} has no line for {', '.join(missing)} (its names are read; of its values, "
+                        "only those of derived, non-secret variables)"
+                    ],
+                    f"Put {', '.join(absent)} in the inventory (app_env, or app_secret_env from the vault), "
+                    f"then {render}"
+                    if absent
+                    else render,
+                )
+            )
+        values = env.get("values") or {}
+        for name, wanted in sorted((env.get("expected_values") or {}).items()):
+            if name in (env.get("expanded") or []):
+                found.append(
+                    finding(
+                        "I12",
+                        "warning",
+                        f"{process}'s env file computes {name} with a shell expansion: the model renders "
+                        f"{_shown(wanted)}",
+                        [f"{path}: the value of {name} is a shell expansion, which diagnose does not run"],
+                        render,
+                    )
+                )
+            elif name in values and values[name] != wanted:
+                found.append(_value_finding(env, path, name, values[name], wanted, app, render))
     return found
 
 

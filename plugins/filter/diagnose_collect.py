@@ -3,8 +3,9 @@
 diagnose.yml collects with read-only commands and hands their text here: ``supervisorctl status`` and
 supervisord's log (supervisor keeps no restart counter, its log does), ``nginx -T`` (every file nginx reads,
 so the body limit and upstreams nginx really uses are found, whichever file sets them), ``df``, Redis's
-INFO, PgBouncer's SHOW POOLS and SHOW DATABASES, and the names (never the values) in the env files. The
-findings are made from this data by the diagnose filter (diagnose.py).
+INFO, PgBouncer's SHOW POOLS and SHOW DATABASES, and the env files (their names, and the values of the
+derived, non-secret variables only: app_state returns no other). The findings are made from this data by
+the diagnose filter (diagnose.py).
 """
 
 from __future__ import annotations
@@ -539,14 +540,21 @@ def collect_release(state: Mapping[str, Any], app: Mapping[str, Any]) -> dict[st
 
 
 def collect_env(state: Mapping[str, Any], app: Mapping[str, Any]) -> list[dict[str, Any]]:
-    pools = {process.get("name"): int(process.get("db_pool", 0) or 0) for process in app.get("processes", [])}
-    return [
-        {
-            **env,
-            "expects_db": bool(app.get("has_db")) and pools.get(env.get("process"), 0) > 0,
-        }
-        for env in state.get("env") or []
-    ]
+    """Each env file as app_state read it, beside what the app role renders for its process
+    (app.expected_env, from the app_env_expected filter): ``expected_names``, and ``expected_values``
+    for the derived, non-secret variables whose values app_state returned."""
+    expected = app.get("expected_env") or {}
+    entries = []
+    for env in state.get("env") or []:
+        model = expected.get(env.get("process")) or {}
+        entries.append(
+            {
+                **env,
+                "expected_names": list(model.get("names") or []),
+                "expected_values": dict(model.get("values") or {}),
+            }
+        )
+    return entries
 
 
 def collect_health(raw: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -1,12 +1,12 @@
 #!/usr/bin/python
-"""Read in one pass what diagnose.yml needs from an app host: release, env names, disk, supervisor, nginx."""
+"""Read in one pass what diagnose.yml needs from an app host: release, env files, disk, supervisor, nginx."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
 module: app_state
-short_description: Read the state of an app host for diagnose (release, env names, disk, supervisor, nginx)
+short_description: Read the state of an app host for diagnose (release, env files, disk, supervisor, nginx)
 description:
   - Read-only; changes nothing, in or out of check mode. One module call instead of a dozen tasks, so that
     diagnose.yml takes seconds on a host that is on fire.
@@ -14,8 +14,10 @@ description:
     docs/incidents.md - C(node_modules), the Prisma schema and the generated client's copy of it (their
     sha1 tell a stale client from a fresh one), C(.next/BUILD_ID) and the release record
     C(.shipshape-release.json).
-  - The variable names in each process's env file, C(app_root/shared/env/<process>.env) (outage I12). Only
-    the names leave the host; values are never returned.
+  - The variables each process's env file, C(app_root/shared/env/<process>.env), sets, read as the C(sh) that
+    sources it does (quotes, escapes, C(export)) (outages I12, I3, I4). Their names leave the host; a value
+    only for the names listed in O(env_values), never any other (passwords, URLs, the inventory's app_env
+    and app_secret_env).
   - Space and inodes used on the filesystem that holds O(app_root).
   - The output of C(supervisorctl status <app_name>:) and the lines of supervisord's log that show starts,
     stops, unexpected exits and FATAL states since supervisord last started (outage I5; supervisor keeps no
@@ -34,6 +36,15 @@ options:
     required: true
   processes:
     description: Names of the app's processes; each has an env file C(app_root/shared/env/<name>.env).
+    type: list
+    elements: str
+    default: []
+  env_values:
+    description:
+      - Names of the variables whose values may be returned from the env files, as C(sh) would set them
+        (C(values) of each entry of RV(env)). Only derived, non-secret ones belong here (diagnose gives
+        DATABASE_POOL_MAX, UPLOAD_MAX_BYTES, NODE_ENV, APP_NAME, UPLOAD_DIR, PGAPPNAME).
+      - The default, none, returns names only.
     type: list
     elements: str
     default: []
@@ -69,6 +80,7 @@ EXAMPLES = r"""
     app_root: /srv/shop
     app_name: shop
     processes: [web, socket, worker]
+    env_values: [DATABASE_POOL_MAX, UPLOAD_MAX_BYTES]
   become: true
   register: app_state_result
 """
@@ -96,11 +108,17 @@ release:
     build_id: {description: The content of .next/BUILD_ID; null when it is missing., type: str}
     record: {description: The release record (.shipshape-release.json) or null., type: dict}
 env:
-  description: One entry per process.
+  description:
+    - One entry per process - C(names), the variables its env file sets; C(values), the value of each of
+      them that O(env_values) lists; C(expanded), those of O(env_values) whose value the shell would compute
+      (C($VAR), C($(...)), a backtick, C(~)), which is not returned; C(syntax_error) when C(sh) would stop
+      on the file (an unterminated quote), naming the line only; C(error) when it could not be read.
   returned: always
   type: list
   elements: dict
-  sample: [{process: web, exists: true, names: [DATABASE_URL, NODE_ENV, REDIS_URL]}]
+  sample:
+    - {process: web, exists: true, names: [DATABASE_POOL_MAX, DATABASE_URL, NODE_ENV],
+       values: {DATABASE_POOL_MAX: "10", NODE_ENV: production}, expanded: []}
 disk:
   description: Use of the filesystem that holds app_root, as df counts it.
   returned: always
@@ -133,13 +151,21 @@ import re
 import stat
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
-# Names only: a line NAME=... or export NAME=...; the value is never captured.
-ENV_NAME_RE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=")
+ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# After an unquoted or double-quoted $, these begin an expansion (a parameter, ${...}, $(...)); before
+# any other character $ is itself.
+EXPANSION_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_{(@*#?$!-")
+# Characters that end a simple command, and those of what this reader does not follow (subshells,
+# redirections): such a command is left out.
+COMMAND_END = ";&|"
+NOT_FOLLOWED = "()<>"
+# Special built-ins: assignments before them stay set; export and readonly set their NAME=value arguments.
+ASSIGNING_BUILTINS = frozenset({"export", "readonly"})
 # A stop, and a start after giving up, begin a program's count again (diagnose_collect.py).
 LOG_MATCH = ("supervisord started with pid", "exited: ", "gave up: ", "stopped: ", "spawned: ")
 SUPERVISORD_START = "supervisord started with pid"
@@ -199,34 +225,233 @@ def current_state(app_root: str) -> dict[str, Any]:
     return {"exists": True, "target": target, "release": os.path.basename(target.rstrip("/"))}
 
 
-def env_names(text: str) -> list[str]:
-    r"""The names set in an env file; the values are not kept.
+class ShellSyntaxError(ValueError):
+    """What sh would stop on; the message names a line, never what the file holds."""
 
-    Lines end at "\n" only, as for the shell that loads the file. str.splitlines() also splits at \r,
-    \x0b, \x0c, \x1c-\x1e, \x85, \u2028 and \u2029, which a quoted value may hold: part of a secret
-    would come back as a name.
+
+class ShellWord:
+    """One word of a command, as sh reads it: its text once the quotes are removed, the unquoted
+    characters it starts with (an assignment's NAME= must be unquoted), whether an expansion makes it
+    (its text is then not what sh would see), and where it has an unquoted ~."""
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.length = 0
+        self.prefix: list[str] = []
+        self.prefix_open = True
+        self.expanded = False
+        self.tildes: list[int] = []
+
+    def literal(self, char: str) -> None:
+        if char == "~":
+            self.tildes.append(self.length)
+        self.text.append(char)
+        self.length += 1
+        if self.prefix_open:
+            self.prefix.append(char)
+
+    def quoted(self, chars: str) -> None:
+        self.text.append(chars)
+        self.length += len(chars)
+        self.prefix_open = False
+
+    def expansion(self) -> None:
+        self.expanded = True
+        self.prefix_open = False
+
+    def assignment(self) -> tuple[str, str | None] | None:
+        """(name, value) when the word is NAME=value; value None when the shell computes it."""
+        prefix = "".join(self.prefix)
+        name, equals, _ = prefix.partition("=")
+        if not equals or not ENV_NAME_RE.fullmatch(name):
+            return None
+        text = "".join(self.text)
+        start = len(name) + 1
+        # Tilde expansion in an assignment: at the start of the value and after each unquoted ':'.
+        tilde = any(at == start or (at > start and text[at - 1] == ":") for at in self.tildes)
+        return name, None if self.expanded or tilde else text[start:]
+
+
+def _skip_expansion(text: str, index: int) -> int:
+    """The index after the expansion that starts at text[index] ('$' or '`'); nesting of ${...} and
+    $(...) is followed, quotes inside them are not (an env file has no use for them)."""
+    if text[index] == "`":
+        end = index + 1
+        while end < len(text) and text[end] != "`":
+            end += 2 if text[end] == "\\" else 1
+        if end >= len(text):
+            raise ShellSyntaxError(f"unterminated ` on line {text.count(chr(10), 0, index) + 1}")
+        return end + 1
+    opener = text[index + 1]
+    if opener not in "{(":
+        end = index + 1
+        if opener in "@*#?$!-" or opener.isdigit():
+            return end + 1
+        while end < len(text) and (text[end].isalnum() or text[end] == "_"):
+            end += 1
+        return end
+    closer, depth, end = "}" if opener == "{" else ")", 0, index + 1
+    while end < len(text):
+        if text[end] == opener:
+            depth += 1
+        elif text[end] == closer:
+            depth -= 1
+            if depth == 0:
+                return end + 1
+        end += 1
+    raise ShellSyntaxError(f"unterminated ${opener} on line {text.count(chr(10), 0, index) + 1}")
+
+
+def _run_command(words: list[ShellWord], env: dict[str, str | None]) -> None:
+    """What one simple command leaves set in the shell that sources the file."""
+    index = 0
+    assignments = []
+    while index < len(words) and (assigned := words[index].assignment()) is not None:
+        assignments.append(assigned)
+        index += 1
+    rest = words[index:]
+    command = "".join(rest[0].text) if rest and not rest[0].expanded else None
+    if rest and command not in ASSIGNING_BUILTINS and command != "unset":
+        return  # assignments before another command are for that command only
+    env.update(assignments)
+    for word in rest[1:]:
+        if command == "unset":
+            env.pop("".join(word.text), None)
+        elif (assigned := word.assignment()) is not None:
+            env[assigned[0]] = assigned[1]
+
+
+def parse_env_file(text: str) -> tuple[dict[str, str | None], str | None]:
+    r"""The variables sh sets when it sources text (supervisor's `set -a; . FILE`): name -> value, None
+    for a value the shell computes (an expansion); and what sh would stop on, or None.
+
+    Read as sh reads it: single quotes keep everything (the app role writes NAME='value', a ' inside
+    as '\''), double quotes and backslashes escape as in sh, # begins a comment at the start of a word,
+    a command ends at a newline, ;, & or |. A line sets its NAME=value words when it is only
+    assignments, or export, readonly or unset with arguments; assignments before any other command
+    are that command's, not the file's. A command with ( ) < or > is left out. Lines end at "\n"
+    only: \r, \x0b, \x85 and their kind are ordinary characters to sh, inside a value or not.
     """
-    names = set()
-    for line in text.split("\n"):
-        match = ENV_NAME_RE.match(line)
-        if match:
-            names.add(match.group(1))
-    return sorted(names)
+    env: dict[str, str | None] = {}
+    words: list[ShellWord] = []
+    word: ShellWord | None = None
+    skip_command = False
+    index, length = 0, len(text)
+
+    def line_of(at: int) -> int:
+        return text.count("\n", 0, at) + 1
+
+    def end_word() -> None:
+        nonlocal word
+        if word is not None:
+            words.append(word)
+            word = None
+
+    def end_command() -> None:
+        nonlocal skip_command
+        end_word()
+        if words and not skip_command:
+            _run_command(words, env)
+        words.clear()
+        skip_command = False
+
+    try:
+        while index < length:
+            char = text[index]
+            if char == "\n" or char in COMMAND_END:
+                end_command()
+                index += 1
+            elif char in " \t":
+                end_word()
+                index += 1
+            elif char == "#" and word is None:
+                newline = text.find("\n", index)
+                index = length if newline < 0 else newline
+            elif char in NOT_FOLLOWED:
+                end_word()
+                skip_command = True
+                index += 1
+            elif text.startswith("\\\n", index):
+                index += 2  # a line continued: sh removes both characters before it reads words
+            else:
+                word = word or ShellWord()
+                if char == "\\":
+                    word.quoted(text[index + 1 : index + 2])
+                    index += 2
+                elif char == "'":
+                    end = text.find("'", index + 1)
+                    if end < 0:
+                        raise ShellSyntaxError(f"unterminated ' quote opened on line {line_of(index)}")
+                    word.quoted(text[index + 1 : end])
+                    index = end + 1
+                elif char == '"':
+                    index = _double_quoted(text, index, word, line_of)
+                elif char == "`" or (char == "$" and text[index + 1 : index + 2] in EXPANSION_START):
+                    index = _skip_expansion(text, index)
+                    word.expansion()
+                else:
+                    word.literal(char)
+                    index += 1
+        end_command()
+    except ShellSyntaxError as error:
+        return env, str(error)
+    return env, None
 
 
-def env_state(app_root: str, processes: Sequence[str]) -> list[dict[str, Any]]:
+def _double_quoted(text: str, index: int, word: ShellWord, line_of: Callable[[int], int]) -> int:
+    """Read "..." from text[index] into word; the index after the closing quote."""
+    chars: list[str] = []
+    end = index + 1
+    while end < len(text) and text[end] != '"':
+        char = text[end]
+        if char == "\\" and end + 1 < len(text) and text[end + 1] in '$`"\\\n':
+            if text[end + 1] != "\n":
+                chars.append(text[end + 1])
+            end += 2
+        elif char == "`" or (char == "$" and end + 1 < len(text) and text[end + 1] in EXPANSION_START):
+            end = _skip_expansion(text, end)
+            word.expanded = True
+        else:
+            chars.append(char)
+            end += 1
+    if end >= len(text):
+        raise ShellSyntaxError(f'unterminated " quote opened on line {line_of(index)}')
+    word.quoted("".join(chars))
+    return end + 1
+
+
+def env_names(text: str) -> list[str]:
+    """The names the env file sets, as sh reads it: no part of a quoted value is taken for a name."""
+    return sorted(parse_env_file(text)[0])
+
+
+def env_state(app_root: str, processes: Sequence[str], shown: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Each process's env file: the names it sets, and the values of those in shown only."""
     entries = []
     for process in processes:
         path = os.path.join(app_root, "shared", "env", f"{process}.env")
+        entry: dict[str, Any] = {
+            "process": process,
+            "exists": True,
+            "names": [],
+            "values": {},
+            "expanded": [],
+        }
         try:
             # newline="": universal newlines would turn a \r inside a value into a line end
             with open(path, encoding="utf-8", errors="replace", newline="") as handle:
-                names = env_names(handle.read())
-            entries.append({"process": process, "exists": True, "names": names})
+                env, syntax_error = parse_env_file(handle.read())
         except FileNotFoundError:
-            entries.append({"process": process, "exists": False, "names": []})
+            entry["exists"] = False
         except OSError as error:
-            entries.append({"process": process, "exists": True, "names": [], "error": error.strerror})
+            entry["error"] = error.strerror
+        else:
+            entry["names"] = sorted(env)
+            entry["values"] = {name: env[name] for name in shown if env.get(name) is not None}
+            entry["expanded"] = [name for name in shown if name in env and env[name] is None]
+            if syntax_error:
+                entry["syntax_error"] = syntax_error
+        entries.append(entry)
     return entries
 
 
@@ -317,6 +542,7 @@ def run_module() -> None:
             "app_root": {"type": "path", "required": True},
             "app_name": {"type": "str", "required": True},
             "processes": {"type": "list", "elements": "str", "default": []},
+            "env_values": {"type": "list", "elements": "str", "default": []},
             "prisma_client_dir": {"type": "str", "default": "node_modules/.prisma/client"},
             "supervisord_log": {"type": "path", "default": "/var/log/supervisor/supervisord.log"},
             "log_lines": {"type": "int", "default": 5000},
@@ -335,7 +561,7 @@ def run_module() -> None:
         release=release_state(os.path.join(app_root, "current"), params["prisma_client_dir"])
         if current["exists"]
         else {},
-        env=env_state(app_root, params["processes"]),
+        env=env_state(app_root, params["processes"], params["env_values"]),
         disk=disk_state(app_root),
         supervisor=run(["supervisorctl", "status", f"{params['app_name']}:"], params["timeout"]),
         supervisord_log=supervisord_log_state(params["supervisord_log"], params["log_lines"]),

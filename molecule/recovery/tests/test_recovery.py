@@ -454,6 +454,20 @@ def test_a_required_variable_removed_from_the_env_file_i12(host, rows):
     assert "SESSION_SECRET=" in run_ok(host, f"grep -o '^[A-Z_]*=' {ENV}/web.env")
 
 
+def test_a_pool_of_2_set_by_hand_in_the_env_file_i3(host, rows):
+    # Seed 001: the web pool cut to 2 by hand, against the budget. diagnose reads the value (derived,
+    # not secret) and names both; recover re-renders the env file from the model.
+    pool = next(process for process in APP["app_processes"] if process["name"] == "web")["db_pool"]
+    run_ok(host, f"sed -i 's/^DATABASE_POOL_MAX=.*/DATABASE_POOL_MAX=2/' {ENV}/web.env")
+    run_ok(host, f"supervisorctl restart {NAME}:{NAME}-web")
+    run, findings = recover("pool")
+    i3 = [f for f in findings if f["id"] == "I3" and f["severity"] == "critical"]
+    assert i3 and f"{ENV}/web.env" in i3[0]["title"], findings
+    assert f"the model renders {pool}, the file says 2" in " ".join(i3[0]["evidence"]), i3
+    assert_back(host, run, rows)
+    assert run_ok(host, f"grep '^DATABASE_POOL_MAX=' {ENV}/web.env").strip() == f"DATABASE_POOL_MAX='{pool}'"
+
+
 def web_pid(host) -> str:
     return run_ok(host, f"supervisorctl pid {NAME}:{NAME}-web").strip()
 
@@ -543,9 +557,10 @@ def test_a_password_redis_refuses_fails_without_a_restart_and_the_programs_run_a
 
 
 def test_no_report_or_output_carries_a_secret():
-    """Env files are read for their names only: no secret of the inventory reaches a report, nor
-    what recover.yml and diagnose.yml print, at -vvv too (Redis's password goes to redis-cli on
-    stdin, in no_log tasks: never in a command line, an environment or a result)."""
+    """Env files are read for their names and derived, non-secret values only: no secret of the
+    inventory reaches a report, nor what recover.yml and diagnose.yml print, at -vvv too (Redis's
+    password goes to redis-cli on stdin, in no_log tasks: never in a command line, an environment or
+    a result)."""
     values = inventory_secrets()
     reports = list(REPORTS.glob("*"))
     assert len(reports) > 10
@@ -570,5 +585,6 @@ def test_every_drill_was_timed():
         "socket",
         "stuck",
         "env",
+        "pool",
         "postgresql-down",
     }

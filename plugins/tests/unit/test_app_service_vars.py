@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 import yaml
-from connection_budget import PGBOUNCER_DEFAULTS
+from app_state import parse_env_file
+from connection_budget import ENV_SHOWN_VALUES, PGBOUNCER_DEFAULTS
 from module_run import PROJECT, run_playbook, tail
 
 APP = PROJECT / "roles/app"
@@ -30,14 +31,26 @@ PLAY = """
     app_name: shop
     app_db_password: pw
     app_redis_password: rpw
+    app_root: /srv/shop
+    app_max_body_size: 20m
     app_processes: [{{name: web, db_pool: 10}}, {{name: cron}}]
   tasks:
+    - name: Render each env file as the app role does
+      ansible.builtin.template:
+        src: {project}/roles/app/templates/process.env.j2
+        dest: "{out_dir}/{{{{ item.key }}}}.env"
+        mode: "0600"
+      loop: "{{{{ __app_process_env_expr | dict2items }}}}"
+
     - name: Write the endpoints the app would get
       ansible.builtin.copy:
         dest: {out}
         content: >-
-          {{{{ {{'db': __app_database_url, 'redis': __app_redis_url, 'pgbouncer': __app_pgbouncer,
-                'pools': __app_process_pools,
+          {{{{ {{'db': __app_database_url if groups.db is defined else none,
+                'redis': __app_redis_url if groups.redis is defined else none,
+                'pgbouncer': __app_pgbouncer,
+                'env': __app_process_env_expr,
+                'diagnose_env': __diagnose_env_expected,
                 'diagnose_db_port': __diagnose_db_connect_port | int,
                 'diagnose_pgbouncer': [__diagnose_pgbouncer_enabled | bool, __diagnose_pgbouncer_port],
                 'diagnose_redis_port': __diagnose_redis_port | int,
@@ -46,7 +59,7 @@ PLAY = """
 """
 
 
-def endpoints(tmp_path: Path, inventory: dict) -> dict:
+def endpoints(tmp_path: Path, inventory: dict, app_secret_env: dict | None = None) -> dict:
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
     (tmp_path / "play.yml").write_text(
         PLAY.format(
@@ -54,15 +67,28 @@ def endpoints(tmp_path: Path, inventory: dict) -> dict:
             vars=APP / "vars/main.yml",
             project=PROJECT,
             out=tmp_path / "out.json",
+            out_dir=tmp_path,
         )
     )
-    run = run_playbook("-i", tmp_path / "hosts.yml", tmp_path / "play.yml")
+    # The app role's defaults (vars_files) would override the inventory's app_env and app_secret_env.
+    extra = {**INVENTORY_ENV, "app_secret_env": app_secret_env or INVENTORY_ENV["app_secret_env"]}
+    run = run_playbook("-i", tmp_path / "hosts.yml", tmp_path / "play.yml", "-e", json.dumps(extra))
     assert run.returncode == 0, tail(run)
-    return json.loads((tmp_path / "out.json").read_text())
+    got = json.loads((tmp_path / "out.json").read_text())
+    got["pools"] = [{name: env[name] for name in POOL_NAMES if name in env} for env in got["env"].values()]
+    got["files"] = {process: (tmp_path / f"{process}.env").read_text() for process in got["env"]}
+    return got
+
+
+# What the connection budget adds to the environment of a process with a db_pool.
+POOL_NAMES = ("DATABASE_URL", "DATABASE_POOL_MAX", "DIRECT_URL", "PGAPPNAME")
+LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+# The inventory's own variables: an app_env value sh must read back byte for byte, and a secret.
+INVENTORY_ENV = {"app_env": {"GREETING": "it's $HOME"}, "app_secret_env": {"SESSION_SECRET": "s3cret"}}
 
 
 def three_hosts(db_vars: dict, redis_vars: dict) -> dict:
-    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    local = LOCAL
     return {
         "all": {
             "children": {
@@ -140,3 +166,53 @@ def test_the_pgbouncer_defaults_the_clients_assume_are_the_postgresql_roles():
     assert {
         name: defaults[f"postgresql_pgbouncer_{name}"] for name in PGBOUNCER_DEFAULTS
     } == PGBOUNCER_DEFAULTS
+
+
+def test_each_env_file_is_what_sh_reads_back_from_the_rendered_environment(tmp_path):
+    """The env files the app role's template writes hold the environment app_process_env composes,
+    byte for byte as sh reads them (an app_env value with a quote and a $ included)."""
+    got = endpoints(tmp_path, three_hosts({}, {}))
+    assert set(got["files"]) == {"web", "cron"}
+    for process, text in got["files"].items():
+        assert parse_env_file(text) == (
+            {name: str(value) for name, value in got["env"][process].items()},
+            None,
+        )
+    assert got["env"]["cron"]["GREETING"] == "it's $HOME"
+
+
+def assert_diagnose_expects_what_the_app_role_renders(got: dict) -> None:
+    """diagnose's expectation of each env file (app_env_expected) against the file the app role's
+    template wrote, read back as sh reads it: the same names, and every derived, non-secret value."""
+    expected = got["diagnose_env"]["processes"]
+    assert set(expected) == set(got["files"]) == set(got["env"])
+    for process, text in got["files"].items():
+        sourced, error = parse_env_file(text)
+        assert error is None
+        assert sourced == {name: str(value) for name, value in got["env"][process].items()}
+        assert expected[process]["names"] == sorted(sourced)
+        derived = {name for name in ENV_SHOWN_VALUES if name in sourced} - {"GREETING", "SESSION_SECRET"}
+        assert expected[process]["values"] == {name: sourced[name] for name in derived}
+    assert "s3cret" not in json.dumps(got["diagnose_env"]) and "$HOME" not in json.dumps(got["diagnose_env"])
+
+
+def test_diagnose_expects_of_each_env_file_what_the_app_role_renders(tmp_path):
+    got = endpoints(tmp_path, three_hosts({"postgresql_pgbouncer_enabled": True}, {}))
+    assert got["diagnose_env"]["processes"]["web"]["values"]["DATABASE_POOL_MAX"] == "10"
+    assert "DATABASE_URL" not in got["diagnose_env"]["processes"]["cron"]["names"]
+    assert_diagnose_expects_what_the_app_role_renders(got)
+
+
+def test_without_db_and_redis_groups_diagnose_expects_the_managed_urls(tmp_path):
+    """Seed 000's case: a managed database, DATABASE_URL from app_secret_env, in every env file."""
+    managed = {
+        "DATABASE_URL": "postgresql://u:p@managed.example/app",
+        "REDIS_URL": "redis://:p@cache.example/0",
+    }
+    secrets = {**INVENTORY_ENV["app_secret_env"], **managed}
+    got = endpoints(tmp_path, {"all": {"children": {"web": {"hosts": {"web1": LOCAL}}}}}, secrets)
+    for process in ("web", "cron"):
+        names = got["diagnose_env"]["processes"][process]["names"]
+        assert {"DATABASE_URL", "REDIS_URL"} <= set(names) and "DATABASE_POOL_MAX" not in names
+    assert "managed.example" not in json.dumps(got["diagnose_env"])
+    assert_diagnose_expects_what_the_app_role_renders(got)

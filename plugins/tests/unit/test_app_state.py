@@ -1,10 +1,12 @@
-"""app_state: the release, env names (never values), disk, supervisor's log, read in one pass."""
+"""app_state: the release, the env files (names, and only the values asked for), disk, supervisor's log."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import app_state
@@ -15,6 +17,7 @@ from app_state import (
     env_names,
     env_state,
     log_since_start,
+    parse_env_file,
     percent_used,
     release_state,
     run,
@@ -104,10 +107,82 @@ def test_env_names_never_carry_values(tmp_path: Path):
     make_release(tmp_path)
     entries = env_state(str(tmp_path), ["web", "worker"])
     assert entries == [
-        {"process": "web", "exists": True, "names": ["DATABASE_URL", "HOSTNAME", "NODE_ENV"]},
-        {"process": "worker", "exists": False, "names": []},
+        {
+            "process": "web",
+            "exists": True,
+            "names": ["DATABASE_URL", "HOSTNAME", "NODE_ENV"],
+            "values": {},
+            "expanded": [],
+        },
+        {"process": "worker", "exists": False, "names": [], "values": {}, "expanded": []},
     ]
     assert SECRET not in json.dumps(entries)
+
+
+def test_env_values_are_returned_for_the_names_asked_only(tmp_path: Path):
+    """Seed 001's pool of 2 set by hand, as the app role quotes it or not: its value comes back, as
+    sh sets it; DATABASE_URL's (with the password) does not, nor any name not asked for."""
+    (tmp_path / "shared" / "env").mkdir(parents=True)
+    (tmp_path / "shared" / "env" / "web.env").write_text(
+        f"DATABASE_URL='postgresql://shop:{SECRET}@127.0.0.1/shop?connection_limit=10'\n"
+        "DATABASE_POOL_MAX='10'\nDATABASE_POOL_MAX=2\nNODE_ENV='production'\n"
+        "UPLOAD_DIR=$HOME/uploads\nSESSION_SECRET='it'\\''s'\n"
+    )
+    shown = ["DATABASE_POOL_MAX", "NODE_ENV", "UPLOAD_DIR", "UPLOAD_MAX_BYTES"]
+    [entry] = env_state(str(tmp_path), ["web"], shown)
+    assert entry["names"] == ["DATABASE_POOL_MAX", "DATABASE_URL", "NODE_ENV", "SESSION_SECRET", "UPLOAD_DIR"]
+    assert entry["values"] == {"DATABASE_POOL_MAX": "2", "NODE_ENV": "production"}
+    assert entry["expanded"] == ["UPLOAD_DIR"]
+    assert SECRET not in json.dumps(entry) and "it's" not in json.dumps(entry)
+
+
+# Env files as the app role writes them (process.env.j2, env_file_line) and as people edit them.
+SH_FILES = [
+    "A='1'\nB='x y'\nC='it'\\''s'\nD=''\n",
+    'export A=1 B="q\\"z\\\\$"\n  readonly C=3\n',
+    "A=1 B=2; C=3 && D=4\n",
+    "A=1 true\nB=2\n",
+    "# A=1\nB=2 # a comment\nC=x#y\n",
+    "A=one\\\n\nB=two\\ three\n",
+    "A=1\nA=2\nB=3\nunset B\n",
+    "A='x\ry'\nB='a\x0bB_LEAK=c'\nC=d\r\n",
+    "A='multi\nline'\nB=$\nC=\"$\"\n",
+    "not a line\n=novalue\n1D=x\n",
+]
+
+
+@pytest.mark.parametrize("text", SH_FILES)
+def test_env_files_are_read_as_sh_sources_them(tmp_path: Path, text: str):
+    path = tmp_path / "web.env"
+    path.write_text(text, newline="")
+    dump = "import json, os; print(json.dumps(dict(os.environ)))"
+    sourced = subprocess.run(
+        ["env", "-i", "/bin/sh", "-c", f'set -a; . "$1"; exec {sys.executable} -c "{dump}"', "sh", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    shell = {
+        name: value
+        for name, value in json.loads(sourced.stdout).items()
+        if name not in ("PWD", "OLDPWD", "LC_CTYPE", "SHLVL", "_")
+    }
+    assert parse_env_file(text) == (shell, None)
+
+
+def test_a_value_the_shell_computes_is_not_taken_for_its_text():
+    env, error = parse_env_file('A=$HOME\nB=~/x\nC=a~b\nD=`id`\nE="${A:-x} y"\nF=$(echo; echo)\nG=1\n')
+    assert error is None
+    assert env == {"A": None, "B": None, "C": "a~b", "D": None, "E": None, "F": None, "G": "1"}
+
+
+def test_what_sh_would_stop_on_is_named_by_its_line_without_the_value(tmp_path: Path):
+    (tmp_path / "shared" / "env").mkdir(parents=True)
+    (tmp_path / "shared" / "env" / "web.env").write_text(f"NODE_ENV=production\nSECRET='{SECRET}\n")
+    [entry] = env_state(str(tmp_path), ["web"], ["NODE_ENV"])
+    assert entry["syntax_error"] == "unterminated ' quote opened on line 2"
+    assert entry["values"] == {"NODE_ENV": "production"}
+    assert SECRET not in json.dumps(entry)
 
 
 @pytest.mark.parametrize(
@@ -183,6 +258,7 @@ def test_module_reads_everything_and_changes_nothing(tmp_path: Path, run_module:
             "app_root": str(tmp_path),
             "app_name": "shop",
             "processes": ["web"],
+            "env_values": ["NODE_ENV"],
             "supervisord_log": str(log),
             "nginx": False,
             "_ansible_check_mode": True,
@@ -192,6 +268,7 @@ def test_module_reads_everything_and_changes_nothing(tmp_path: Path, run_module:
     assert result["current"]["release"] == "20251122T230000Z-abc"
     assert result["release"]["build_id"] == "build-1"
     assert result["env"][0]["names"] == ["DATABASE_URL", "HOSTNAME", "NODE_ENV"]
+    assert result["env"][0]["values"] == {"NODE_ENV": "production"}
     assert result["supervisord_log"]["lines"] == [
         "2025-11-22 21:00:00,000 INFO supervisord started with pid 1"
     ]

@@ -7,8 +7,11 @@ import pytest
 from ansible.errors import AnsibleFilterError
 from app_env import service_url
 from connection_budget import (
+    ENV_SHOWN_VALUES,
     PGBOUNCER_DEFAULTS,
     FilterModule,
+    app_env_expected,
+    app_process_env,
     connection_budget,
     connection_demand,
     database_url_with_pool,
@@ -370,6 +373,110 @@ def test_process_env_pool_names_the_program_to_postgresql() -> None:
     assert process_env_pool({"name": "cron"}, "postgresql://db/shop", app_name="shop") == {}
 
 
+SECRET = "vault-value-never-shown"
+DB_URL = f"postgresql://shop:{SECRET}@db1:5432/shop"
+
+
+def test_app_process_env_is_the_common_environment_over_each_processs_pool() -> None:
+    env = app_process_env(
+        SHOP[:1] + SHOP[3:],
+        "shop",
+        "/srv/shop",
+        20971520,
+        {"FEATURE": True},
+        {"SESSION_SECRET": SECRET},
+        database_url=DB_URL,
+        direct_url=DB_URL,
+        redis_url=f"redis://:{SECRET}@redis1:6379/0",
+    )
+    common = {
+        "NODE_ENV": "production",
+        "APP_NAME": "shop",
+        "UPLOAD_DIR": "/srv/shop/shared/uploads",
+        "UPLOAD_MAX_BYTES": "20971520",
+        "REDIS_URL": f"redis://:{SECRET}@redis1:6379/0",
+        "FEATURE": True,
+        "SESSION_SECRET": SECRET,
+    }
+    assert env == {
+        "web": {
+            "DATABASE_URL": f"{DB_URL}?connection_limit=10&pool_timeout=10",
+            "DATABASE_POOL_MAX": "10",
+            "DIRECT_URL": DB_URL,
+            "PGAPPNAME": "shop-web",
+            **common,
+        },
+        "cron": common,
+    }
+
+
+def test_expected_env_holds_names_and_derived_values_only() -> None:
+    got = app_env_expected(
+        SHOP,
+        "shop",
+        "/srv/shop",
+        20971520,
+        {"FEATURE": "app-env-value"},
+        {"SESSION_SECRET": SECRET},
+        True,
+        True,
+    )
+    assert got["processes"]["web"] == {
+        "names": [
+            "APP_NAME",
+            "DATABASE_POOL_MAX",
+            "DATABASE_URL",
+            "DIRECT_URL",
+            "FEATURE",
+            "NODE_ENV",
+            "PGAPPNAME",
+            "REDIS_URL",
+            "SESSION_SECRET",
+            "UPLOAD_DIR",
+            "UPLOAD_MAX_BYTES",
+        ],
+        "values": {
+            "APP_NAME": "shop",
+            "DATABASE_POOL_MAX": "10",
+            "NODE_ENV": "production",
+            "PGAPPNAME": "shop-web",
+            "UPLOAD_DIR": "/srv/shop/shared/uploads",
+            "UPLOAD_MAX_BYTES": "20971520",
+        },
+    }
+    # cron has no pool: no database names; worker's pool is its own.
+    assert "DATABASE_URL" not in got["processes"]["cron"]["names"]
+    assert got["processes"]["worker"]["values"]["DATABASE_POOL_MAX"] == "5"
+    # With a db and a redis group and nothing set by the inventory, every one of them is derived.
+    assert got["values_read"] == sorted(ENV_SHOWN_VALUES)
+    assert SECRET not in repr(got) and "app-env-value" not in repr(got)
+
+
+def test_expected_env_of_a_managed_database_and_redis_seed_000() -> None:
+    """No db or redis group: DATABASE_URL and REDIS_URL come from app_secret_env (given as its names),
+    in every process; no pool variable, and a value the inventory sets is never one to compare."""
+    got = app_env_expected(
+        SHOP,
+        "shop",
+        "/srv/shop",
+        1048576,
+        [],
+        ["DATABASE_URL", "REDIS_URL", "APP_NAME"],
+        has_db=False,
+        has_redis=False,
+    )
+    for process in ("web", "cron"):
+        assert got["processes"][process]["names"] == [
+            "APP_NAME",
+            "DATABASE_URL",
+            "NODE_ENV",
+            "REDIS_URL",
+            "UPLOAD_DIR",
+            "UPLOAD_MAX_BYTES",
+        ]
+    assert got["values_read"] == ["NODE_ENV", "UPLOAD_DIR", "UPLOAD_MAX_BYTES"]
+
+
 def test_role_defaults_budget_what_pgbouncer_is_configured_with() -> None:
     """postgresql's PgBouncer defaults: PostgreSQL must hold default + reserve (the max_db_connections
     pgbouncer.ini.j2 writes) plus the session-mode pool; the clients it accepts are max_client_conn."""
@@ -400,6 +507,8 @@ def test_session_pool_counts_and_the_advice_leaves_room_for_it() -> None:
 
 def test_filters_are_registered() -> None:
     assert set(FilterModule().filters()) == {
+        "app_env_expected",
+        "app_process_env",
         "connection_budget",
         "connection_demand",
         "database_url_with_pool",

@@ -53,6 +53,36 @@ def program(name: str, process: str, port: int | None, state: str = "RUNNING", *
     }
 
 
+# What the app role renders into each env file (app_env_expected): names, and the derived values.
+RENDERED_NAMES = [
+    "DATABASE_POOL_MAX",
+    "DATABASE_URL",
+    "NODE_ENV",
+    "REDIS_URL",
+    "SESSION_SECRET",
+    "UPLOAD_MAX_BYTES",
+]
+RENDERED_VALUES = {
+    "DATABASE_POOL_MAX": "10",
+    "NODE_ENV": "production",
+    "UPLOAD_MAX_BYTES": str(20 * 1024 * 1024),
+}
+
+
+def env_file(process: str, **changes: Any) -> dict[str, Any]:
+    """An env file as app_state read it, as the app role rendered it, beside the model's expectation."""
+    return {
+        "process": process,
+        "exists": True,
+        "names": list(RENDERED_NAMES),
+        "values": dict(RENDERED_VALUES),
+        "expanded": [],
+        "expected_names": list(RENDERED_NAMES),
+        "expected_values": dict(RENDERED_VALUES),
+        **changes,
+    }
+
+
 def healthy() -> dict[str, Any]:
     return {
         "host": "shop1",
@@ -93,10 +123,7 @@ def healthy() -> dict[str, Any]:
                 "json": {"status": "ok", "buildId": "build-1", "checks": {"database": "ok", "redis": "ok"}},
             }
         ],
-        "env": [
-            {"process": "web", "exists": True, "names": ["DATABASE_URL", "REDIS_URL", "SESSION_SECRET"]},
-            {"process": "worker", "exists": True, "names": ["DATABASE_URL", "REDIS_URL", "SESSION_SECRET"]},
-        ],
+        "env": [env_file("web"), env_file("worker")],
         "nginx": {
             "test_ok": True,
             "test_output": "",
@@ -425,10 +452,98 @@ def test_missing_required_env_names_are_i12_names_only():
     assert "SESSION_SECRET" in found[0]["title"] and "web" in found[0]["title"]
 
 
-def test_database_names_are_not_required_of_a_process_without_a_pool():
+def test_database_names_are_not_required_of_a_process_the_model_gives_no_pool():
+    # DATABASE_URL is required (app_required_env) and rendered for web, which has a db_pool: the worker,
+    # which has none, gets no DATABASE_URL from the app role and is not asked for one.
     facts = healthy()
-    facts["env"][1].update(names=["REDIS_URL", "SESSION_SECRET"], expects_db=False)
+    names = ["NODE_ENV", "REDIS_URL", "SESSION_SECRET", "UPLOAD_MAX_BYTES"]
+    values = {"NODE_ENV": "production", "UPLOAD_MAX_BYTES": str(20 * 1024 * 1024)}
+    facts["env"][1] = env_file(
+        "worker", names=names, values=values, expected_names=names, expected_values=values
+    )
     assert diagnose_findings(facts, OPTIONS) == []
+
+
+def test_a_managed_databases_url_missing_from_the_env_file_is_i12_seed_000():
+    """No db group: DATABASE_URL comes from app_secret_env, and the app role renders it into every env
+    file. A file without it is the outage of seed 000, whatever app_required_env says."""
+    facts = healthy()
+    facts["app"]["required_env"] = []
+    names = ["DATABASE_URL", "NODE_ENV", "UPLOAD_MAX_BYTES"]
+    values = {"NODE_ENV": "production", "UPLOAD_MAX_BYTES": str(20 * 1024 * 1024)}
+    for index, process in enumerate(("web", "worker")):
+        facts["env"][index] = env_file(
+            process, names=names, values=values, expected_names=names, expected_values=values
+        )
+    facts["env"][0]["names"] = ["NODE_ENV", "UPLOAD_MAX_BYTES"]
+    found = diagnose_findings(facts, OPTIONS)
+    assert [(f["id"], f["severity"]) for f in found] == [("I12", "critical")]
+    assert found[0]["title"] == "web's environment lacks DATABASE_URL"
+    assert (
+        found[0]["fix"] == f"{RECOVER} re-renders the env files from the app model and restarts the programs."
+    )
+
+
+def test_a_required_name_the_model_renders_nowhere_is_asked_of_the_inventory():
+    facts = healthy()
+    facts["app"]["required_env"] = ["SESSION_SECRET", "MAILER_API_KEY"]
+    found = diagnose_findings(facts, OPTIONS)
+    assert [(f["id"], f["title"]) for f in found] == [
+        ("I12", "web's environment lacks MAILER_API_KEY"),
+        ("I12", "worker's environment lacks MAILER_API_KEY"),
+    ]
+    assert found[0]["fix"].startswith("Put MAILER_API_KEY in the inventory (app_env, or app_secret_env")
+    assert RECOVER + " re-renders the env files" in found[0]["fix"]
+
+
+def test_a_pool_set_by_hand_in_the_env_file_is_i3_with_both_values_seed_001():
+    facts = healthy()
+    facts["env"][0]["values"]["DATABASE_POOL_MAX"] = "2"
+    found = diagnose_findings(facts, OPTIONS)
+    assert [(f["id"], f["severity"]) for f in found] == [("I3", "critical")]
+    assert "web's database pool is 2, not the connection budget's 10" in found[0]["title"]
+    assert "/srv/shop/shared/env/web.env" in found[0]["title"]
+    assert "/srv/shop/shared/env/web.env: DATABASE_POOL_MAX=2" in found[0]["evidence"]
+    assert any("the model renders 10, the file says 2" in line for line in found[0]["evidence"])
+    assert (
+        found[0]["fix"] == f"{RECOVER} re-renders the env files from the app model and restarts the programs."
+    )
+
+
+def test_an_upload_limit_set_by_hand_in_the_env_file_is_i4_seed_002():
+    facts = healthy()
+    facts["env"][1]["values"]["UPLOAD_MAX_BYTES"] = "1048576"
+    found = diagnose_findings(facts, OPTIONS)
+    assert [(f["id"], f["severity"]) for f in found] == [("I4", "critical")]
+    assert found[0]["title"].startswith("worker limits uploads to 1048576 bytes, not the model's 20971520")
+    assert any("the model renders 20971520, the file says 1048576" in line for line in found[0]["evidence"])
+    assert "re-renders the env files" in found[0]["fix"] and found[0]["fix"].startswith(RECOVER)
+
+
+def test_another_derived_value_that_drifted_is_an_i12_warning_shown_quoted_when_odd():
+    facts = healthy()
+    facts["env"][0]["values"]["NODE_ENV"] = "production\r"
+    found = diagnose_findings(facts, OPTIONS)
+    assert [(f["id"], f["severity"]) for f in found] == [("I12", "warning")]
+    assert found[0]["title"] == 'NODE_ENV of web is "production\\r", not production'
+    assert "re-renders the env files" in found[0]["fix"]
+
+
+def test_a_derived_value_the_shell_computes_cannot_be_compared():
+    facts = healthy()
+    del facts["env"][0]["values"]["DATABASE_POOL_MAX"]
+    facts["env"][0]["expanded"] = ["DATABASE_POOL_MAX"]
+    found = diagnose_findings(facts, OPTIONS)
+    assert [(f["id"], f["severity"]) for f in found] == [("I12", "warning")]
+    assert "shell expansion" in found[0]["title"]
+
+
+def test_an_env_file_sh_stops_on_is_a_critical_i12():
+    facts = healthy()
+    facts["env"][0]["syntax_error"] = "unterminated ' quote opened on line 4"
+    found = diagnose_findings(facts, OPTIONS)
+    assert [(f["id"], f["severity"]) for f in found] == [("I12", "critical")]
+    assert found[0]["title"] == "the env file of web stops sh: unterminated ' quote opened on line 4"
 
 
 def test_a_missing_env_file_is_i12():

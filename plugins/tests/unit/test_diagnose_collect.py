@@ -241,7 +241,13 @@ APP = {
     "required_env": ["DATABASE_URL"],
     "prisma_client_dir": "node_modules/.prisma/client",
     "restart_window": 3600,
-    "has_db": True,
+    "expected_env": {
+        "web": {
+            "names": ["DATABASE_POOL_MAX", "DATABASE_URL", "NODE_ENV"],
+            "values": {"DATABASE_POOL_MAX": "10"},
+        },
+        "socket": {"names": ["NODE_ENV"], "values": {"NODE_ENV": "production"}},
+    },
 }
 
 
@@ -259,7 +265,12 @@ def raw_results() -> dict:
                 "record": {"id": "r2", "build_id": "b2", "built_at": "2025-11-22T22:00:00Z"},
             },
             "env": [
-                {"process": "web", "exists": True, "names": ["DATABASE_URL"]},
+                {
+                    "process": "web",
+                    "exists": True,
+                    "names": ["DATABASE_URL"],
+                    "values": {"DATABASE_POOL_MAX": "2"},
+                },
                 {"process": "socket", "exists": True, "names": []},
                 {"process": "worker", "exists": False, "names": []},
             ],
@@ -320,7 +331,12 @@ def test_diagnose_facts_from_what_the_tasks_registered():
     assert [p["state"] for p in facts["supervisor"]["programs"]] == ["RUNNING", "STOPPED", "FATAL"]
     assert facts["release"]["current"] == "r2" and facts["release"]["record_build_id"] == "b2"
     assert facts["release"]["prisma_client_sha"] == facts["release"]["prisma_schema_sha"]
-    assert [e["expects_db"] for e in facts["env"]] == [True, False, True]
+    # Each env file beside what the app role renders for its process (none is known for worker here).
+    assert [(e["process"], e["expected_names"], e["expected_values"]) for e in facts["env"]] == [
+        ("web", ["DATABASE_POOL_MAX", "DATABASE_URL", "NODE_ENV"], {"DATABASE_POOL_MAX": "10"}),
+        ("socket", ["NODE_ENV"], {"NODE_ENV": "production"}),
+        ("worker", [], {}),
+    ]
     assert facts["nginx"]["test_ok"] and facts["nginx"]["view"]["routed_ports"] == [3000, 3001]
     assert facts["postgres"]["ok"] and facts["postgres"]["role_limit"] == 92
     assert facts["stuck"][0] == {"name": "stuck", "has_fix": True, "count": 1, "rows": [{"id": "c1"}]}
@@ -331,6 +347,12 @@ def test_diagnose_facts_from_what_the_tasks_registered():
     }
     assert facts["health"][0]["status"] == 200
     assert facts["disk"]["blocks"]["mount"] == "/"
+
+
+def test_a_pool_app_state_read_against_the_pool_the_model_renders_is_named():
+    """From app_state's entry to the finding: web's file says 2 (seed 001), the model renders 10."""
+    found = [f for f in diagnose_findings(diagnose_facts(raw_results(), APP), {}) if f["id"] == "I3"]
+    assert len(found) == 1 and "the model renders 10, the file says 2" in " ".join(found[0]["evidence"])
 
 
 def test_diagnose_facts_when_services_do_not_answer():
