@@ -161,3 +161,13 @@ def test_the_demos_public_secrets_are_refused_on_a_server(tmp_path, connection):
 def test_the_demos_public_secrets_are_allowed_on_a_local_test_container(tmp_path):
     run = validate(tmp_path, **DEMO_SECRETS, ansible_connection="podman_nsenter")
     assert run.returncode == 0, tail(run)
+
+
+def test_the_placeholder_secrets_of_vault_example_are_refused_by_name(tmp_path):
+    placeholder = "change-me-db-password"
+    run = validate(tmp_path, vault_app_db_password=placeholder, vault_other="a-real-one-4f1c9e2a")
+    assert run.returncode != 0, tail(run)
+    said = " ".join(run.stdout.split())
+    assert "vault_app_db_password still hold the example value of vault.example.yml" in said, tail(run)
+    assert "vault_other" not in said
+    assert placeholder not in run.stdout + run.stderr
