@@ -176,12 +176,21 @@ def test_the_healthy_host_has_no_critical_finding(host, rows):
 
 
 def test_diagnose_at_vvv_reads_redis_without_printing_a_password(host, rows):
-    run = run_playbook(
-        "diagnose.yml", "-vvv", "-e", f"diagnose_report_dir={REPORTS}", "-e", "diagnose_report_label=vvv"
-    )
+    # nginx -T prints every file nginx reads, comments too: a secret an operator put in one (an auth
+    # header of nginx_extra_server_config) must not reach diagnose's output either.
+    nginx_secret = "nginx-file-secret-5c81e0"
+    extra = "/etc/nginx/conf.d/zz-shipshape-test-secret.conf"
+    put(host, extra, f"# Authorization: Bearer {nginx_secret}\n")
+    try:
+        assert nginx_secret in run_ok(host, "nginx -T 2>/dev/null")
+        run = run_playbook(
+            "diagnose.yml", "-vvv", "-e", f"diagnose_report_dir={REPORTS}", "-e", "diagnose_report_label=vvv"
+        )
+    finally:
+        run_ok(host, f"rm -f {extra}")
     keep_output("diagnose-vvv", run)
     assert run.ok, run.output[-4000:]
-    assert_verbose_without_secrets(run)
+    assert_verbose_without_secrets(run, nginx_secret)
     facts = latest_report("vvv")["facts"]
     assert facts["redis"]["ok"] is True and "redis_version" in facts["redis"]["info"], facts["redis"]
     assert facts["postgres"]["ok"] is True, facts["postgres"]
