@@ -408,7 +408,8 @@ def release_findings(facts: Mapping[str, Any], options: Mapping[str, Any]) -> li
                 "critical",
                 f"current ({name}) holds a .next from another build: stale code may be served",
                 [f".next/BUILD_ID is {build_id}", f".shipshape-release.json says build {record_id}"],
-                f"{_recover(options, '-e recover_rebuild=true')} (a clean build in current), or "
+                f"{_recover(options, '-e recover_rebuild=true')} (a clean build of its source as a new "
+                "release), or "
                 f"{_recover(options, '-e recover_rollback=true')}",
             )
         )

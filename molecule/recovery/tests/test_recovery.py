@@ -60,6 +60,10 @@ def health(host) -> tuple[int, dict]:
     return int(code or 0), (json.loads(body) if body.startswith("{") else {})
 
 
+def current_release(host) -> str:
+    return run_ok(host, f"readlink {ROOT}/current").strip().removeprefix("releases/")
+
+
 def build_id_of_current(host) -> str:
     return json.loads(run_ok(host, f"cat {ROOT}/current/.shipshape-release.json"))["build_id"]
 
@@ -337,7 +341,7 @@ def test_the_app_made_to_listen_on_ipv6_loopback_only_i7(host, rows):
 @pytest.fixture(scope="module")
 def older_release(host) -> str:
     """Deploy a changed source, so that the first release is an older, real build."""
-    older = run_ok(host, f"readlink {ROOT}/current").strip().removeprefix("releases/")
+    older = current_release(host)
     target = Path(tempfile.mkdtemp(prefix="shipshape-changed-"))
     try:
         ignore = shutil.ignore_patterns("node_modules", ".next")
@@ -349,7 +353,7 @@ def older_release(host) -> str:
         assert run.ok, run.output[-4000:]
     finally:
         shutil.rmtree(target, ignore_errors=True)
-    assert run_ok(host, f"readlink {ROOT}/current").strip().removeprefix("releases/") != older
+    assert current_release(host) != older
     return older
 
 
@@ -366,10 +370,42 @@ def test_a_stale_next_from_an_older_build_put_back_i8(host, rows, older_release)
     keep_output("stale-next-plan", plan)
     assert plan.ok, plan.output[-4000:]
     assert "recover_rebuild=true" in plan.output
+    # A rebuild that fails (here npm ci) stops before anything stops: the stale app keeps serving,
+    # under the same pids, current is not touched, and the failed release is removed.
+    pids = sorted(run_ok(host, "supervisorctl pid all").split())
+    releases = run_ok(host, f"ls {ROOT}/releases").split()
+    failed = run_playbook(
+        "recover.yml",
+        "-e",
+        f"diagnose_report_dir={REPORTS}",
+        "-e",
+        "recover_rebuild=true",
+        "-e",
+        "app_install_command=false",
+    )
+    keep_output("stale-next-failed-rebuild", failed)
+    assert not failed.ok, failed.output[-4000:]
+    said = " ".join(failed.output.split())
+    assert "current was not touched and nothing was stopped; the failed release was removed" in said
+    assert "release: " + current_release(host) + ", not switched" in said
+    assert sorted(run_ok(host, "supervisorctl pid all").split()) == pids
+    assert run_ok(host, f"ls {ROOT}/releases").split() == releases
+    assert health(host)[1].get("buildId") == stale
+    assert not host.file(f"{ROOT}/.deploy.lock").exists
+
+    replaced = current_release(host)
     run, findings = recover("stale-next", "-e", "recover_rebuild=true")
     assert "I8" in ids(findings, "critical")
     assert_back(host, run, rows)
     assert health(host)[1]["buildId"] not in (stale,)
+    # A new release of the same source (its id keeps the hash) is current, marked good; the
+    # one it replaced is marked bad, so that rollback.yml does not go back to its stale build.
+    rebuilt = current_release(host)
+    assert rebuilt != replaced and rebuilt.split("-", 1)[1] == replaced.split("-", 1)[1]
+    assert f"release: {rebuilt}, a clean rebuild of {replaced}" in " ".join(run.output.split())
+    assert run_ok(host, f"head -1 {ROOT}/releases/{rebuilt}/.shipshape-status").strip() == "good"
+    assert run_ok(host, f"head -1 {ROOT}/releases/{replaced}/.shipshape-status").strip() == "bad"
+    assert json.loads(run_ok(host, f"cat {ROOT}/current/.shipshape-release.json"))["id"] == rebuilt
 
 
 def insert_stuck_campaign(host, campaign: str) -> None:
