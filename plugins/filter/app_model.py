@@ -112,6 +112,23 @@ def path_problems(variable: str, value: Any, own_names: Iterable[str] = ()) -> l
     return []
 
 
+def release_path_problems(value: Any, variable: str) -> list[str]:
+    """Problems with a path inside the release (app_prisma_schema): the build and recover.yml look for
+    it from the release's top and give it to a command run there, so it must stay inside the release."""
+    example = "such as prisma/schema.prisma"
+    if not isinstance(value, str) or not value.strip():
+        return [f"{variable} must name a path relative to the release, {example}; got {value!r}."]
+    if value.startswith("/"):
+        return [
+            f"{variable}={value!r} is an absolute path: give it relative to the release's top, {example}."
+        ]
+    if ".." in value.split("/"):
+        return [
+            f"{variable}={value!r} has a '..' component: it must name a path inside the release, {example}."
+        ]
+    return []
+
+
 def _launcher_words(command: str) -> list[str]:
     """The words of `command` after unwrapping `env [VAR=value ...]` and `sh -c '...'`."""
     words = shlex.split(command)
@@ -664,6 +681,7 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "app_source_problems": app_source_problems,
+            "app_release_path_problems": release_path_problems,
             "app_git_version_commit": git_version_commit,
             "app_model_problems": app_model_problems,
             "app_program_instances": app_program_instances,

@@ -351,6 +351,7 @@ def release_findings(facts: Mapping[str, Any], options: Mapping[str, Any]) -> li
     elif release.get("prisma_schema"):
         client, schema = release.get("prisma_client_sha"), release.get("prisma_schema_sha")
         client_dir = release.get("prisma_client_dir", "node_modules/.prisma/client")
+        schema_path = release.get("prisma_schema_path", "prisma/schema.prisma")
         if not release.get("prisma_client_entry") or not client:
             found.append(
                 finding(
@@ -362,10 +363,14 @@ def release_findings(facts: Mapping[str, Any], options: Mapping[str, Any]) -> li
                         f"{'/schema.prisma' if release.get('prisma_client_entry') else ''} does not exist",
                         "every query through Prisma fails until `prisma generate` runs",
                     ],
-                    f"{_recover(options)} regenerates it (npx prisma generate as the app user in current).",
+                    f"{_recover(options)} regenerates it (npx prisma generate --schema {schema_path} "
+                    "as the app user in current).",
                 )
             )
-        elif client != schema:
+        # A multi-file schema (a folder) is not compared: Prisma 6 writes into the client a merge of the
+        # folder's .prisma files that it has reformatted (alignment, blank lines, trailing spaces), which no
+        # hash of the files as they are matches; a stale client would be a false finding on every such app.
+        elif not release.get("prisma_schema_folder") and client != schema:
             found.append(
                 finding(
                     "I2",
@@ -373,7 +378,7 @@ def release_findings(facts: Mapping[str, Any], options: Mapping[str, Any]) -> li
                     f"the generated Prisma client in current ({name}) is stale: it was generated from "
                     "another schema",
                     [
-                        f"prisma/schema.prisma sha1 {schema}",
+                        f"{schema_path} sha1 {schema}",
                         f"{client_dir}/schema.prisma sha1 {client}",
                     ],
                     f"{_recover(options)} regenerates it.",

@@ -533,6 +533,8 @@ def collect_release(state: Mapping[str, Any], app: Mapping[str, Any]) -> dict[st
         "node_modules": bool(release.get("node_modules")),
         "prisma_schema": release.get("prisma_schema_sha1") is not None,
         "prisma_schema_sha": release.get("prisma_schema_sha1"),
+        "prisma_schema_path": app.get("prisma_schema", "prisma/schema.prisma"),
+        "prisma_schema_folder": bool(release.get("prisma_schema_folder")),
         "prisma_client_dir": app.get("prisma_client_dir", "node_modules/.prisma/client"),
         "prisma_client_entry": bool(release.get("prisma_client_dir")),
         "prisma_client_sha": release.get("prisma_client_schema_sha1"),

@@ -11,9 +11,9 @@ description:
   - Read-only; changes nothing, in or out of check mode. One module call instead of a dozen tasks, so that
     diagnose.yml takes seconds on a host that is on fire.
   - The current release (C(app_root/current)) and what it needs to run, for outages I2 and I8 of
-    docs/incidents.md - C(node_modules), the Prisma schema and the generated client's copy of it (their
-    sha1 tell a stale client from a fresh one), C(.next/BUILD_ID) and the release record
-    C(.shipshape-release.json).
+    docs/incidents.md - C(node_modules), the Prisma schema (O(prisma_schema)) and the generated client's
+    copy of it (their sha1 tell a stale client from a fresh one, for a single-file schema), C(.next/BUILD_ID)
+    and the release record C(.shipshape-release.json).
   - The variables each process's env file, C(app_root/shared/env/<process>.env), sets, read as the C(sh) that
     sources it does (quotes, escapes, C(export)) (outages I12, I3, I4). Their names leave the host; a value
     only for the names listed in O(env_values), never any other (passwords, URLs, the inventory's app_env
@@ -52,6 +52,14 @@ options:
     description: Where Prisma generates its client, relative to the release.
     type: str
     default: node_modules/.prisma/client
+  prisma_schema:
+    description:
+      - The Prisma schema, relative to the release (the app role's C(app_prisma_schema)) - a file, or a
+        folder of C(.prisma) files (a multi-file schema).
+      - Of a folder, the C(.prisma) files in it and its subfolders are read, as C(prisma generate) reads them;
+        symlinks are not followed.
+    type: str
+    default: prisma/schema.prisma
   supervisord_log:
     description: supervisord's own log file.
     type: path
@@ -100,7 +108,16 @@ release:
   type: dict
   contains:
     node_modules: {description: Whether node_modules is a directory., type: bool}
-    prisma_schema_sha1: {description: sha1 of prisma/schema.prisma; null when there is none., type: str}
+    prisma_schema_sha1:
+      description:
+        - sha1 of the schema file O(prisma_schema); null when there is none.
+        - Of a schema folder, sha1 of the lines C(<path in the folder> <sha1 of the file>) of its
+          C(.prisma) files, sorted by path; null when it has none. It cannot be compared with
+          RV(release.prisma_client_schema_sha1) - Prisma writes a reformatted merge of the files there.
+      type: str
+    prisma_schema_folder:
+      description: Whether O(prisma_schema) is a folder (a multi-file schema); a symlink to one is not.
+      type: bool
     prisma_client_dir: {description: Whether the generated client's directory exists., type: bool}
     prisma_client_schema_sha1:
       description: sha1 of the schema copy Prisma writes into the generated client; null when it is missing.
@@ -199,7 +216,54 @@ def read_small(path: str, limit: int = RECORD_MAX_BYTES) -> str | None:
             return None
 
 
-def release_state(release_dir: str, prisma_client_dir: str) -> dict[str, Any]:
+def regular_file_sha1(name: str, dir_fd: int) -> str | None:
+    """sha1 of the regular file name in the directory dir_fd; None for a symlink, a FIFO or a device,
+    which diagnose, as root in the app user's release, neither follows nor waits on."""
+    try:
+        descriptor = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    except OSError:
+        return None
+    with os.fdopen(descriptor, "rb") as handle:
+        try:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                return None
+            digest = hashlib.sha1()
+            for chunk in iter(lambda: handle.read(65536), b""):
+                digest.update(chunk)
+        except OSError:
+            return None
+    return digest.hexdigest()
+
+
+def schema_folder_sha1(folder: str) -> str | None:
+    """One sha1 for a multi-file Prisma schema: of the lines '<path in the folder> <sha1 of the file>'
+    of its .prisma files, in this folder and its subfolders (prisma generate reads both), sorted by
+    path. None when it has none. Neither a symlinked folder nor a symlinked file is followed."""
+    lines = []
+    for directory, _subfolders, files, directory_fd in os.fwalk(folder, follow_symlinks=False):
+        for name in files:
+            if name.endswith(".prisma") and (file_sha1 := regular_file_sha1(name, directory_fd)):
+                lines.append(f"{os.path.relpath(os.path.join(directory, name), folder)} {file_sha1}\n")
+    if not lines:
+        return None
+    return hashlib.sha1("".join(sorted(lines)).encode()).hexdigest()
+
+
+def prisma_schema_state(release_dir: str, prisma_schema: str) -> dict[str, Any]:
+    path = os.path.join(release_dir, prisma_schema)
+    try:
+        folder = stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        folder = False
+    return {
+        "prisma_schema_sha1": schema_folder_sha1(path) if folder else sha1_of(path),
+        "prisma_schema_folder": folder,
+    }
+
+
+def release_state(
+    release_dir: str, prisma_client_dir: str, prisma_schema: str = "prisma/schema.prisma"
+) -> dict[str, Any]:
     client = os.path.join(release_dir, prisma_client_dir)
     record_text = read_small(os.path.join(release_dir, ".shipshape-release.json"))
     try:
@@ -209,7 +273,7 @@ def release_state(release_dir: str, prisma_client_dir: str) -> dict[str, Any]:
     build_id = read_small(os.path.join(release_dir, ".next", "BUILD_ID"), 256)
     return {
         "node_modules": os.path.isdir(os.path.join(release_dir, "node_modules")),
-        "prisma_schema_sha1": sha1_of(os.path.join(release_dir, "prisma", "schema.prisma")),
+        **prisma_schema_state(release_dir, prisma_schema),
         "prisma_client_dir": os.path.isdir(client),
         "prisma_client_schema_sha1": sha1_of(os.path.join(client, "schema.prisma")),
         "build_id": (build_id or "").strip() or None,
@@ -544,6 +608,7 @@ def run_module() -> None:
             "processes": {"type": "list", "elements": "str", "default": []},
             "env_values": {"type": "list", "elements": "str", "default": []},
             "prisma_client_dir": {"type": "str", "default": "node_modules/.prisma/client"},
+            "prisma_schema": {"type": "str", "default": "prisma/schema.prisma"},
             "supervisord_log": {"type": "path", "default": "/var/log/supervisor/supervisord.log"},
             "log_lines": {"type": "int", "default": 5000},
             "nginx": {"type": "bool", "default": True},
@@ -558,7 +623,9 @@ def run_module() -> None:
     module.exit_json(
         changed=False,
         current=current,
-        release=release_state(os.path.join(app_root, "current"), params["prisma_client_dir"])
+        release=release_state(
+            os.path.join(app_root, "current"), params["prisma_client_dir"], params["prisma_schema"]
+        )
         if current["exists"]
         else {},
         env=env_state(app_root, params["processes"], params["env_values"]),

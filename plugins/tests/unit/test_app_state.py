@@ -68,6 +68,7 @@ def test_release_state_of_a_healthy_release(tmp_path: Path):
     assert state == {
         "node_modules": True,
         "prisma_schema_sha1": sha,
+        "prisma_schema_folder": False,
         "prisma_client_dir": True,
         "prisma_client_schema_sha1": sha,
         "build_id": "build-1",
@@ -101,6 +102,80 @@ def test_release_state_does_not_follow_what_the_app_user_laid_in_the_release(tmp
     state = release_state(str(tmp_path / "current"), "node_modules/.prisma/client")
     assert state["build_id"] is None and state["record"] is None
     assert "PRIVATE" not in json.dumps(state)
+
+
+def sha1(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+USER_MODEL = "model User {\n  id Int @id\n}\n"
+
+
+def make_schema_folder(release: Path) -> Path:
+    """A multi-file schema, as Prisma reads one: the .prisma files of a folder and of its subfolders."""
+    (release / "prisma" / "schema.prisma").unlink()
+    folder = release / "prisma" / "schema"
+    (folder / "models").mkdir(parents=True)
+    (folder / "base.prisma").write_text(SCHEMA)
+    (folder / "models" / "user.prisma").write_text(USER_MODEL)
+    (folder / "README.md").write_text("not part of the schema\n")
+    return folder
+
+
+FOLDER_SHA1 = sha1(f"base.prisma {sha1(SCHEMA)}\nmodels/user.prisma {sha1(USER_MODEL)}\n")
+
+
+def test_a_schema_file_elsewhere_is_read_where_it_is_named(tmp_path: Path):
+    release = make_release(tmp_path)
+    (release / "prisma" / "schema.prisma").rename(release / "db.prisma")
+    current = str(tmp_path / "current")
+    assert release_state(current, "node_modules/.prisma/client")["prisma_schema_sha1"] is None
+    state = release_state(current, "node_modules/.prisma/client", "db.prisma")
+    assert state["prisma_schema_sha1"] == sha1(SCHEMA) and state["prisma_schema_folder"] is False
+
+
+def test_a_schema_folder_is_one_sha1_of_its_prisma_files_by_path(tmp_path: Path):
+    folder = make_schema_folder(make_release(tmp_path))
+    current = str(tmp_path / "current")
+    state = release_state(current, "node_modules/.prisma/client", "prisma/schema")
+    assert state["prisma_schema_folder"] is True
+    assert state["prisma_schema_sha1"] == FOLDER_SHA1
+    # Another .prisma file in a subfolder is part of the schema; any other file is not.
+    (folder / "models" / "post.prisma").write_text("model Post {\n  id Int @id\n}\n")
+    changed = release_state(current, "node_modules/.prisma/client", "prisma/schema/")["prisma_schema_sha1"]
+    assert changed not in (None, FOLDER_SHA1)
+    (folder / "models" / "post.prisma").unlink()
+    (folder / "notes.txt").write_text("model Ignored {}\n")
+    assert release_state(current, "node_modules/.prisma/client", "prisma/schema")["prisma_schema_sha1"] == (
+        FOLDER_SHA1
+    )
+
+
+def test_a_schema_folder_without_prisma_files_is_no_schema(tmp_path: Path):
+    folder = make_schema_folder(make_release(tmp_path))
+    for schema_file in folder.rglob("*.prisma"):
+        schema_file.unlink()
+    state = release_state(str(tmp_path / "current"), "node_modules/.prisma/client", "prisma/schema")
+    assert state["prisma_schema_sha1"] is None and state["prisma_schema_folder"] is True
+
+
+def test_a_schema_folder_is_read_without_following_what_the_app_user_laid_in_it(tmp_path: Path):
+    """As root in the app user's release: a .prisma symlink to a root-only file, a symlinked subfolder
+    and a FIFO named .prisma are left out, neither followed nor waited on; so is a symlinked folder."""
+    folder = make_schema_folder(make_release(tmp_path))
+    secret = tmp_path / "root-only"
+    secret.mkdir()
+    (secret / "key.prisma").write_text("-----BEGIN PRIVATE KEY-----\n")
+    (folder / "key.prisma").symlink_to(secret / "key.prisma")
+    (folder / "elsewhere").symlink_to(secret)
+    os.mkfifo(folder / "models" / "fifo.prisma")
+    current = str(tmp_path / "current")
+    assert release_state(current, "node_modules/.prisma/client", "prisma/schema")["prisma_schema_sha1"] == (
+        FOLDER_SHA1
+    )
+    (tmp_path / "current" / "prisma" / "linked").symlink_to(secret)
+    linked = release_state(current, "node_modules/.prisma/client", "prisma/linked")
+    assert linked["prisma_schema_folder"] is False and linked["prisma_schema_sha1"] is None
 
 
 def test_env_names_never_carry_values(tmp_path: Path):
@@ -275,6 +350,16 @@ def test_module_reads_everything_and_changes_nothing(tmp_path: Path, run_module:
     assert result["nginx"] is None
     assert "rc" in result["supervisor"]
     assert SECRET not in json.dumps(result)
+
+
+def test_module_reads_the_schema_it_is_given(tmp_path: Path, run_module: RunModule):
+    make_schema_folder(make_release(tmp_path))
+    options = {"app_root": str(tmp_path), "app_name": "shop", "supervisord_log": "/nonexistent.log"}
+    default = run_module(app_state, {**options, "nginx": False})
+    assert default["release"]["prisma_schema_sha1"] is None
+    result = run_module(app_state, {**options, "nginx": False, "prisma_schema": "prisma/schema"})
+    assert result["release"]["prisma_schema_folder"] is True
+    assert result["release"]["prisma_schema_sha1"] == FOLDER_SHA1
 
 
 def test_module_on_a_host_without_a_release(tmp_path: Path, run_module: RunModule):

@@ -1,5 +1,6 @@
 """The app role's inventory checks (validate_model.yml) refuse retention that keeps nothing, an app
-model without a health path, and an environment that replaces what the role derives.
+model without a health path, an environment that replaces what the role derives, and a Prisma schema
+path outside the release.
 
 Run by ansible-playbook itself on the controller (a local connection; the checks only read
 variables), as deploy.yml, rollback.yml and recover.yml run them before any change.
@@ -71,6 +72,32 @@ def test_retention_that_keeps_nothing_is_refused_naming_the_variable(tmp_path, o
     run = validate(tmp_path, **overrides)
     assert run.returncode != 0
     assert message in run.stdout, run.stdout[-3000:]
+
+
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [
+        (
+            "/srv/shop/prisma/schema.prisma",
+            "app_prisma_schema='/srv/shop/prisma/schema.prisma' is an absolute path",
+        ),
+        ("../shared/schema.prisma", "app_prisma_schema='../shared/schema.prisma' has a '..' component"),
+        ("db/../../schema", "app_prisma_schema='db/../../schema' has a '..' component"),
+        ("", "app_prisma_schema must name a path relative to the release"),
+    ],
+)
+def test_a_prisma_schema_outside_the_release_is_refused_naming_the_variable(tmp_path, schema, message):
+    run = validate(tmp_path, app_prisma_schema=schema)
+    assert run.returncode != 0
+    assert message in " ".join(run.stdout.split()), tail(run)
+
+
+@pytest.mark.parametrize(
+    "schema", ["db/schema.prisma", "prisma/schema", "prisma/schema/", "./prisma/..schema"]
+)
+def test_a_prisma_schema_inside_the_release_passes(tmp_path, schema):
+    run = validate(tmp_path, app_prisma_schema=schema)
+    assert run.returncode == 0, tail(run)
 
 
 def test_an_app_without_a_health_path_is_refused(tmp_path):

@@ -114,6 +114,8 @@ def healthy() -> dict[str, Any]:
             "prisma_client_entry": True,
             "prisma_client_sha": "aaa",
             "prisma_client_dir": "node_modules/.prisma/client",
+            "prisma_schema_path": "prisma/schema.prisma",
+            "prisma_schema_folder": False,
         },
         "health": [
             {
@@ -243,6 +245,48 @@ def test_prisma_client_missing_or_stale_is_i2(change, expected):
     found = diagnose_findings(facts, OPTIONS)
     assert [f["id"] for f in found] == ["I2"]
     assert expected in found[0]["title"]
+
+
+def test_a_stale_client_names_the_schema_it_was_compared_with():
+    facts = healthy()
+    facts["release"].update(prisma_schema_path="db/schema.prisma", prisma_client_sha="bbb")
+    found = diagnose_findings(facts, OPTIONS)
+    assert [f["id"] for f in found] == ["I2"]
+    assert found[0]["evidence"] == [
+        "db/schema.prisma sha1 aaa",
+        "node_modules/.prisma/client/schema.prisma sha1 bbb",
+    ]
+
+
+def test_a_missing_client_is_regenerated_from_the_schema_named():
+    facts = healthy()
+    facts["release"].update(prisma_schema_path="db/schema.prisma", prisma_client_sha=None)
+    (found,) = diagnose_findings(facts, OPTIONS)
+    assert found["id"] == "I2" and "missing" in found["title"]
+    assert "npx prisma generate --schema db/schema.prisma as the app user" in found["fix"]
+
+
+def test_a_schema_folder_is_not_compared_with_the_client():
+    """Prisma keeps a reformatted merge of a multi-file schema in the client: its sha1 never equals
+    the folder's, and that is no stale client."""
+    facts = healthy()
+    facts["release"].update(
+        prisma_schema_path="prisma/schema", prisma_schema_folder=True, prisma_client_sha="bbb"
+    )
+    assert diagnose_findings(facts, OPTIONS) == []
+
+
+def test_a_schema_folder_without_a_client_is_still_a_missing_client():
+    facts = healthy()
+    facts["release"].update(
+        prisma_schema_path="prisma/schema",
+        prisma_schema_folder=True,
+        prisma_client_entry=False,
+        prisma_client_sha=None,
+    )
+    found = diagnose_findings(facts, OPTIONS)
+    assert [(f["id"], f["severity"]) for f in found] == [("I2", "critical")]
+    assert "missing" in found[0]["title"]
 
 
 def test_no_schema_no_prisma_check():

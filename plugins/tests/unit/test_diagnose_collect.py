@@ -331,6 +331,8 @@ def test_diagnose_facts_from_what_the_tasks_registered():
     assert [p["state"] for p in facts["supervisor"]["programs"]] == ["RUNNING", "STOPPED", "FATAL"]
     assert facts["release"]["current"] == "r2" and facts["release"]["record_build_id"] == "b2"
     assert facts["release"]["prisma_client_sha"] == facts["release"]["prisma_schema_sha"]
+    assert facts["release"]["prisma_schema_path"] == "prisma/schema.prisma"
+    assert facts["release"]["prisma_schema_folder"] is False
     # Each env file beside what the app role renders for its process (none is known for worker here).
     assert [(e["process"], e["expected_names"], e["expected_values"]) for e in facts["env"]] == [
         ("web", ["DATABASE_POOL_MAX", "DATABASE_URL", "NODE_ENV"], {"DATABASE_POOL_MAX": "10"}),
@@ -347,6 +349,14 @@ def test_diagnose_facts_from_what_the_tasks_registered():
     }
     assert facts["health"][0]["status"] == 200
     assert facts["disk"]["blocks"]["mount"] == "/"
+
+
+def test_the_schema_diagnose_was_given_and_whether_it_is_a_folder_reach_the_facts():
+    raw = raw_results()
+    raw["state"]["release"].update(prisma_schema_sha1="fff", prisma_schema_folder=True)
+    release = diagnose_facts(raw, {**APP, "prisma_schema": "prisma/schema"})["release"]
+    assert release["prisma_schema_path"] == "prisma/schema"
+    assert release["prisma_schema_folder"] is True and release["prisma_schema_sha"] == "fff"
 
 
 def test_a_pool_app_state_read_against_the_pool_the_model_renders_is_named():
