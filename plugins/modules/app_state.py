@@ -110,8 +110,10 @@ release:
     node_modules: {description: Whether node_modules is a directory., type: bool}
     prisma_schema_sha1:
       description:
-        - sha1 of the schema file O(prisma_schema); null when there is none.
-        - Of a schema folder, sha1 of the lines C(<path in the folder> <sha1 of the file>) of its
+        - sha1 of the words of the schema file O(prisma_schema) (its whitespace collapsed, as in
+          RV(release.prisma_client_schema_sha1), the formatted copy Prisma writes); null when there is
+          none, or when it is a symlink or not a regular file.
+        - Of a schema folder, sha1 of the lines C(<path in the folder> <sha1 of the file's words>) of its
           C(.prisma) files, sorted by path; null when it has none. It cannot be compared with
           RV(release.prisma_client_schema_sha1) - Prisma writes a reformatted merge of the files there.
       type: str
@@ -120,7 +122,9 @@ release:
       type: bool
     prisma_client_dir: {description: Whether the generated client's directory exists., type: bool}
     prisma_client_schema_sha1:
-      description: sha1 of the schema copy Prisma writes into the generated client; null when it is missing.
+      description: >-
+        sha1 of the words of the schema copy Prisma writes into the generated client (formatted, so only
+        the words compare); null when it is missing, a symlink or not a regular file.
       type: str
     build_id: {description: The content of .next/BUILD_ID; null when it is missing., type: str}
     record: {description: The release record (.shipshape-release.json) or null., type: dict}
@@ -187,17 +191,8 @@ ASSIGNING_BUILTINS = frozenset({"export", "readonly"})
 LOG_MATCH = ("supervisord started with pid", "exited: ", "gave up: ", "stopped: ", "spawned: ")
 SUPERVISORD_START = "supervisord started with pid"
 RECORD_MAX_BYTES = 65536
-
-
-def sha1_of(path: str) -> str | None:
-    digest = hashlib.sha1()  # a fingerprint to compare two files, as Ansible's stat module gives
-    try:
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(65536), b""):
-                digest.update(chunk)
-    except OSError:
-        return None
-    return digest.hexdigest()
+# A Prisma schema larger than this is not read (the largest real ones are a few hundred KB).
+SCHEMA_MAX_BYTES = 4 * 1024 * 1024
 
 
 def read_small(path: str, limit: int = RECORD_MAX_BYTES) -> str | None:
@@ -216,9 +211,15 @@ def read_small(path: str, limit: int = RECORD_MAX_BYTES) -> str | None:
             return None
 
 
-def regular_file_sha1(name: str, dir_fd: int) -> str | None:
-    """sha1 of the regular file name in the directory dir_fd; None for a symlink, a FIFO or a device,
-    which diagnose, as root in the app user's release, neither follows nor waits on."""
+def schema_sha1(name: str, dir_fd: int | None = None) -> str | None:
+    """sha1 of the words of a Prisma schema file (its whitespace collapsed), or None.
+
+    prisma generate writes a formatted copy of the schema into the client (fields aligned, blank lines
+    and trailing spaces gone): the bytes of a schema nobody ran `prisma format` on never match that
+    copy, while its words do, and a change to the schema changes them. None for a missing or too
+    large file, a symlink, a FIFO or a device: diagnose runs as root in the app user's release, and
+    neither follows a link laid there nor waits on one.
+    """
     try:
         descriptor = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
     except OSError:
@@ -227,12 +228,12 @@ def regular_file_sha1(name: str, dir_fd: int) -> str | None:
         try:
             if not stat.S_ISREG(os.fstat(descriptor).st_mode):
                 return None
-            digest = hashlib.sha1()
-            for chunk in iter(lambda: handle.read(65536), b""):
-                digest.update(chunk)
+            data = handle.read(SCHEMA_MAX_BYTES + 1)
         except OSError:
             return None
-    return digest.hexdigest()
+    if len(data) > SCHEMA_MAX_BYTES:
+        return None
+    return hashlib.sha1(b" ".join(data.split())).hexdigest()  # a fingerprint, not a secret
 
 
 def schema_folder_sha1(folder: str) -> str | None:
@@ -242,7 +243,7 @@ def schema_folder_sha1(folder: str) -> str | None:
     lines = []
     for directory, _subfolders, files, directory_fd in os.fwalk(folder, follow_symlinks=False):
         for name in files:
-            if name.endswith(".prisma") and (file_sha1 := regular_file_sha1(name, directory_fd)):
+            if name.endswith(".prisma") and (file_sha1 := schema_sha1(name, directory_fd)):
                 lines.append(f"{os.path.relpath(os.path.join(directory, name), folder)} {file_sha1}\n")
     if not lines:
         return None
@@ -256,7 +257,7 @@ def prisma_schema_state(release_dir: str, prisma_schema: str) -> dict[str, Any]:
     except OSError:
         folder = False
     return {
-        "prisma_schema_sha1": schema_folder_sha1(path) if folder else sha1_of(path),
+        "prisma_schema_sha1": schema_folder_sha1(path) if folder else schema_sha1(path),
         "prisma_schema_folder": folder,
     }
 
@@ -275,7 +276,7 @@ def release_state(
         "node_modules": os.path.isdir(os.path.join(release_dir, "node_modules")),
         **prisma_schema_state(release_dir, prisma_schema),
         "prisma_client_dir": os.path.isdir(client),
-        "prisma_client_schema_sha1": sha1_of(os.path.join(client, "schema.prisma")),
+        "prisma_client_schema_sha1": schema_sha1(os.path.join(client, "schema.prisma")),
         "build_id": (build_id or "").strip() or None,
         "record": record if isinstance(record, dict) else None,
     }

@@ -64,7 +64,7 @@ def test_no_current(tmp_path: Path):
 def test_release_state_of_a_healthy_release(tmp_path: Path):
     make_release(tmp_path)
     state = release_state(str(tmp_path / "current"), "node_modules/.prisma/client")
-    sha = hashlib.sha1(SCHEMA.encode()).hexdigest()
+    sha = words_sha1(SCHEMA)
     assert state == {
         "node_modules": True,
         "prisma_schema_sha1": sha,
@@ -108,6 +108,41 @@ def sha1(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
 
+def words_sha1(text: str) -> str:
+    """A schema's fingerprint: the sha1 of its words, whitespace collapsed."""
+    return sha1(" ".join(text.split()))
+
+
+def test_a_schema_nobody_formatted_matches_the_formatted_copy_prisma_writes_into_the_client(tmp_path: Path):
+    """prisma generate writes the schema formatted (fields aligned, blank lines and trailing spaces
+    gone): a schema that only differs in whitespace is the client's, one with another field is not."""
+    release = make_release(tmp_path)
+    client_copy = release / "node_modules" / ".prisma" / "client" / "schema.prisma"
+    client_copy.write_text("model User {\n  id    Int    @id\n  email String\n}\n")
+    (release / "prisma" / "schema.prisma").write_text(
+        "\n\nmodel User {\n  id Int @id   \n  email    String\n}\n\n"
+    )
+    state = release_state(str(tmp_path / "current"), "node_modules/.prisma/client")
+    assert state["prisma_schema_sha1"] == state["prisma_client_schema_sha1"] is not None
+    (release / "prisma" / "schema.prisma").write_text(
+        "model User {\n  id Int @id\n  email String\n  name String\n}\n"
+    )
+    state = release_state(str(tmp_path / "current"), "node_modules/.prisma/client")
+    assert state["prisma_schema_sha1"] != state["prisma_client_schema_sha1"]
+
+
+def test_a_schema_or_client_copy_laid_as_a_symlink_or_fifo_is_not_read(tmp_path: Path):
+    release = make_release(tmp_path)
+    secret = tmp_path / "root-only"
+    secret.write_text(SCHEMA)
+    (release / "prisma" / "schema.prisma").unlink()
+    (release / "prisma" / "schema.prisma").symlink_to(secret)
+    (release / "node_modules" / ".prisma" / "client" / "schema.prisma").unlink()
+    os.mkfifo(release / "node_modules" / ".prisma" / "client" / "schema.prisma")
+    state = release_state(str(tmp_path / "current"), "node_modules/.prisma/client")
+    assert state["prisma_schema_sha1"] is None and state["prisma_client_schema_sha1"] is None
+
+
 USER_MODEL = "model User {\n  id Int @id\n}\n"
 
 
@@ -122,7 +157,7 @@ def make_schema_folder(release: Path) -> Path:
     return folder
 
 
-FOLDER_SHA1 = sha1(f"base.prisma {sha1(SCHEMA)}\nmodels/user.prisma {sha1(USER_MODEL)}\n")
+FOLDER_SHA1 = sha1(f"base.prisma {words_sha1(SCHEMA)}\nmodels/user.prisma {words_sha1(USER_MODEL)}\n")
 
 
 def test_a_schema_file_elsewhere_is_read_where_it_is_named(tmp_path: Path):
@@ -131,7 +166,7 @@ def test_a_schema_file_elsewhere_is_read_where_it_is_named(tmp_path: Path):
     current = str(tmp_path / "current")
     assert release_state(current, "node_modules/.prisma/client")["prisma_schema_sha1"] is None
     state = release_state(current, "node_modules/.prisma/client", "db.prisma")
-    assert state["prisma_schema_sha1"] == sha1(SCHEMA) and state["prisma_schema_folder"] is False
+    assert state["prisma_schema_sha1"] == words_sha1(SCHEMA) and state["prisma_schema_folder"] is False
 
 
 def test_a_schema_folder_is_one_sha1_of_its_prisma_files_by_path(tmp_path: Path):
