@@ -307,6 +307,14 @@ def listener_findings(facts: Mapping[str, Any], options: Mapping[str, Any]) -> l
                 )
             )
     for orphan in listeners.get("orphans", []):
+        origin = _orphan_origin(orphan)
+        fix = f"{_recover(options)} ends it (TERM, then KILL after app_reap_timeout)."
+        if origin:
+            fix += (
+                f" If it comes back after every recovery, what starts it again ({'; '.join(origin)}) runs "
+                "outside supervisor, such as PM2, a unit with Restart=, a cron job or a shell loop: stop and "
+                "disable that first."
+            )
         found.append(
             finding(
                 "I1",
@@ -314,12 +322,25 @@ def listener_findings(facts: Mapping[str, Any], options: Mapping[str, Any]) -> l
                 f"pid {orphan.get('pid')} is an app process outside supervisor",
                 [
                     f"pid {orphan.get('pid')} user {orphan.get('user')} `{orphan.get('cmdline')}`: "
-                    f"{orphan.get('reason')}"
+                    f"{orphan.get('reason')}",
+                    *origin,
                 ],
-                f"{_recover(options)} ends it (TERM, then KILL after app_reap_timeout).",
+                fix,
             )
         )
     return found
+
+
+def _orphan_origin(orphan: Mapping[str, Any]) -> list[str]:
+    """Who started an orphan, as app_listeners read it: its parent, unless that is init (pid 1 adopts
+    every orphan, so it tells nothing), and its systemd unit. Empty when neither is known."""
+    origin = []
+    if orphan.get("parent_pid") not in (None, 1):
+        command = orphan.get("parent_cmdline")
+        origin.append(f"started by pid {orphan['parent_pid']}" + (f" (`{command}`)" if command else ""))
+    if orphan.get("unit"):
+        origin.append(f"systemd unit {orphan['unit']}")
+    return origin
 
 
 def release_findings(facts: Mapping[str, Any], options: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -40,6 +40,9 @@ SUPERVISORD_MODULE = "supervisor.supervisord"
 # next argument as their value.
 PYTHON_COMMANDS = ("python*", "pypy*")
 PYTHON_OPTIONS_WITH_VALUE = ("-W", "-X", "--check-hash-based-pycs")
+# The kinds of systemd unit whose cgroup a process runs in: a service, or a scope (a login session, a
+# container, a ``systemd-run --scope``).
+UNIT_SUFFIXES = (".service", ".scope")
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,19 @@ class Process:
     @property
     def command(self) -> str:
         return " ".join(self.cmdline) if self.cmdline else f"[{self.comm}]"
+
+
+@dataclass(frozen=True)
+class Parent:
+    """The process that started another, so a report can name who brings back a process it ends."""
+
+    pid: int
+    command: str | None  # None when it is not among the processes read (it exited meanwhile)
+
+    @property
+    def is_init(self) -> bool:
+        """pid 1 adopts every orphan: as a parent it says who reaped the process, not who started it."""
+        return self.pid == 1
 
 
 @dataclass(frozen=True)
@@ -174,6 +190,29 @@ def parse_status_uid(text: str) -> int | None:
     return None
 
 
+def parse_cgroup_unit(text: str) -> str | None:
+    """The systemd unit a process runs in, from the text of /proc/PID/cgroup; None when none is named.
+
+    systemd puts each unit's processes in a cgroup of its own name, so ``0::/system.slice/pm2-root.service``
+    (cgroup v2) or ``1:name=systemd:/system.slice/pm2-root.service`` (v1, or the hybrid layout) says that
+    pm2-root.service runs the process: the unit an operator stops and disables to keep it from coming
+    back. The unit is the last component of the path that ends in .service or .scope, because a unit can
+    hold cgroups of its own (``user@1000.service/app.slice/pm2.service``, or a service's delegated
+    subgroups). ``0::/`` (no systemd, or a container's own view) names none.
+    """
+    paths = []
+    for line in text.splitlines():
+        hierarchy, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        if (hierarchy == "0" and not controllers) or "name=systemd" in controllers.split(","):
+            paths.append(path)
+    for path in paths:
+        for component in reversed(path.split("/")):
+            if component.endswith(UNIT_SUFFIXES):
+                return component
+    return None
+
+
 def socket_inode(link: str) -> int | None:
     """12345 for a /proc/PID/fd link ``socket:[12345]``, None for anything else."""
     if link.startswith("socket:[") and link.endswith("]"):
@@ -273,6 +312,31 @@ def is_supervisord(process: Process) -> bool:
 
 def parent_map(processes: Mapping[int, Process]) -> dict[int, int]:
     return {process.pid: process.ppid for process in processes.values()}
+
+
+def parent_of(process: Process, processes: Mapping[int, Process]) -> Parent | None:
+    """Who started process, as far as /proc tells: its parent pid and that parent's command line.
+
+    None for pid 1 and kernel threads, whose parent pid is 0: they have no parent to name. An orphan's
+    parent is pid 1, which adopted it (see Parent.is_init).
+    """
+    if process.ppid <= 0:
+        return None
+    parent = processes.get(process.ppid)
+    return Parent(process.ppid, parent.command if parent is not None else None)
+
+
+def origin(process: Process, processes: Mapping[int, Process], unit: str | None) -> dict[str, object]:
+    """parent_pid, parent_cmdline and unit, as app_reap and app_listeners report a process.
+
+    What an operator needs when a process this project ends comes back: who starts it.
+    """
+    parent = parent_of(process, processes)
+    return {
+        "parent_pid": parent.pid if parent is not None else None,
+        "parent_cmdline": parent.command if parent is not None else None,
+        "unit": unit,
+    }
 
 
 def supervisor_of(pid: int, processes: Mapping[int, Process], parents: Mapping[int, int]) -> int | None:
@@ -396,6 +460,14 @@ def read_listeners(proc_root: str = "/proc") -> list[Listener]:
             continue  # tcp6 is absent when IPv6 is disabled
         listeners += parse_net_tcp(text, sys.byteorder, bindv6only)
     return listeners
+
+
+def read_unit(pid: int, proc_root: str = "/proc") -> str | None:
+    """The systemd unit pid runs in (see parse_cgroup_unit); None when none, or when it is gone."""
+    try:
+        return parse_cgroup_unit(_read_text(f"{proc_root}/{pid}/cgroup"))
+    except OSError:
+        return None
 
 
 def threads_exited(pid: int, proc_root: str = "/proc") -> bool:

@@ -113,7 +113,29 @@ orphans:
   returned: always
   type: list
   elements: dict
-  sample: [{pid: 4242, cmdline: "node server.js", ports: [3000], reason: "holds app port 3000", user: shop}]
+  contains:
+    pid: {description: Process id., type: int}
+    cmdline: {description: Its command line., type: str}
+    ports: {description: App ports it listens on., type: list, elements: int}
+    reason: {description: Why it counts as the app's., type: str}
+    user: {description: The user it runs as., type: str}
+    parent_pid:
+      description:
+        - The process that started it (1 when init adopted it); null when unknown.
+        - An orphan that comes back after every recovery is started again by its parent or its unit (a
+          process manager such as PM2, a systemd unit with C(Restart=), a shell loop).
+      type: int
+    parent_cmdline: {description: The parent's command line; null when unknown., type: str}
+    unit: {description: "The systemd unit it runs in, such as pm2-root.service; null when none.", type: str}
+  sample:
+    - pid: 4242
+      cmdline: node server.js
+      ports: [3000]
+      reason: holds app port 3000
+      user: shop
+      parent_pid: 4100
+      parent_cmdline: "PM2 v5.3.0: God Daemon (/root/.pm2)"
+      unit: pm2-root.service
 problems:
   description: Every problem found, each starting with an incident id; empty when all is well.
   returned: always
@@ -130,7 +152,7 @@ import ipaddress
 import math
 import os
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.shipshape_proc import (
@@ -139,9 +161,11 @@ from ansible.module_utils.shipshape_proc import (
     Process,
     ancestors,
     app_candidates,
+    origin,
     parent_map,
     read_listeners,
     read_processes,
+    read_unit,
     self_and_ancestors,
     socket_holders,
     supervisor_of,
@@ -305,8 +329,10 @@ def orphan_entries(
     app_roots: Sequence[str],
     tree_commands: Sequence[str],
     protected: Mapping[int, str],
+    *,
+    unit_of: Callable[[int], str | None],
 ) -> list[dict[str, object]]:
-    """The processes app_reap would end, described."""
+    """The processes app_reap would end, described, with who started each (unit_of reads its unit)."""
     return [
         {
             "pid": candidate.process.pid,
@@ -314,6 +340,7 @@ def orphan_entries(
             "ports": list(candidate.ports),
             "reason": "; ".join(candidate.reasons),
             "user": user_name(candidate.process.uid),
+            **origin(candidate.process, processes, unit_of(candidate.process.pid)),
         }
         for candidate in app_candidates(processes, listeners, ports, app_roots, tree_commands, protected)
         if candidate.protected_because is None
@@ -367,7 +394,9 @@ def run_module() -> None:
             connect_ipv6 = try_connect(port, params["connect_timeout"], "::1")
         reports.append(port_report(port, listeners, processes, holders, connect_ipv4, connect_ipv6))
     protected = {pid: "this module" for pid in self_and_ancestors(processes)}
-    orphans = orphan_entries(processes, listeners, ports, roots, params["tree_commands"], protected)
+    orphans = orphan_entries(
+        processes, listeners, ports, roots, params["tree_commands"], protected, unit_of=read_unit
+    )
     problems = [problem for report in reports for problem in report["problems"]]
     problems += orphan_problems(orphans)
     if unreadable:

@@ -107,6 +107,13 @@ reaped:
     exited: {description: Whether it is gone now (false in check mode)., type: bool}
     user: {description: The user it ran as., type: str}
     started_at: {description: When it started, ISO 8601 UTC., type: str}
+    parent_pid:
+      description:
+        - The process that started it (1 when init adopted it); null when unknown.
+        - With RV(reaped[].unit), what to stop and disable when the same process comes back every run.
+      type: int
+    parent_cmdline: {description: The parent's command line; null when unknown., type: str}
+    unit: {description: "The systemd unit it ran in, such as pm2-root.service; null when none.", type: str}
   sample:
     - pid: 4242
       cmdline: node /srv/shop/releases/20250101/server.js
@@ -116,6 +123,9 @@ reaped:
       exited: true
       user: shop
       started_at: "2025-01-01T03:00:00Z"
+      parent_pid: 1
+      parent_cmdline: /sbin/init
+      unit: session-3.scope
 kept:
   description: App processes that matched but are not signalled, and why (supervised, this module, excluded).
   returned: always
@@ -130,14 +140,52 @@ kept:
     user: {description: The user it runs as., type: str}
 still_held:
   description:
-    - App ports that something still listens on after reaping, and who (a supervised program, or a process
-      that would not die). Empty when every port is free.
+    - App ports that something still listens on after reaping, and who (a supervised program, a process
+      this module may not signal, one that would not die, or one started again after the reap). Empty when
+      every port is free.
     - C(pid) and C(cmdline) are null for a listener no readable process holds (its holder's open files could
       not be read, see RV(unreadable_pids)).
   returned: always
   type: list
   elements: dict
-  sample: [{port: 3000, address: 127.0.0.1, pid: 812, cmdline: "node server.js", supervised: true}]
+  contains:
+    port: {description: The app port., type: int}
+    address: {description: The address it listens on., type: str}
+    pid: {description: The process holding it; null when it could not be found (not root)., type: int}
+    cmdline: {description: Its command line; null with C(pid)., type: str}
+    supervised: {description: Whether supervisord runs it., type: bool}
+    respawned:
+      description:
+        - True for a holder this module would have ended had it been there when it looked; not supervised,
+          not in O(exclude_pids), not Ansible's own process and not pid 1.
+        - Something outside supervisor started it after the look, or again after the reap ended the one
+          before it, and will on every run; a process manager such as PM2, a systemd unit with
+          C(Restart=), a cron job or a shell loop. Stop and disable that.
+      type: bool
+    parent_pid:
+      description: The process that started it (1 when init adopted it); null when unknown.
+      type: int
+    parent_cmdline: {description: The parent's command line; null when unknown., type: str}
+    unit: {description: "The systemd unit it runs in, such as pm2-root.service; null when none.", type: str}
+  sample:
+    - port: 3000
+      address: 127.0.0.1
+      pid: 812
+      cmdline: node server.js
+      supervised: true
+      respawned: false
+      parent_pid: 800
+      parent_cmdline: /usr/bin/python3 /usr/bin/supervisord
+      unit: supervisor.service
+    - port: 3001
+      address: 127.0.0.1
+      pid: 4310
+      cmdline: node /srv/shop/current/socket.js
+      supervised: false
+      respawned: true
+      parent_pid: 4100
+      parent_cmdline: "PM2 v5.3.0: God Daemon (/root/.pm2)"
+      unit: pm2-root.service
 unreadable_pids:
   description: Processes whose open files could not be read (the task did not run as root).
   returned: always
@@ -149,7 +197,7 @@ import datetime
 import os
 import signal
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -160,11 +208,13 @@ from ansible.module_utils.shipshape_proc import (
     Listener,
     Process,
     app_candidates,
+    origin,
     parent_map,
     read_boot_time,
     read_listeners,
     read_processes,
     read_starttime,
+    read_unit,
     self_and_ancestors,
     socket_holders,
     started_at,
@@ -343,39 +393,51 @@ def describe(candidate: Candidate, boot_time: float | None, clock_ticks: int) ->
 
 
 def still_held(
-    ports: Sequence[int], processes: Mapping[int, Process], listeners: Sequence[Listener], gone: set[int]
+    ports: Sequence[int],
+    processes: Mapping[int, Process],
+    listeners: Sequence[Listener],
+    gone: set[int],
+    *,
+    unit_of: Callable[[int], str | None],
+    protected: Collection[int] = (),
+    chosen: Mapping[int, int] | None = None,
 ) -> list[dict[str, object]]:
-    """Who still listens on each app port, leaving out the processes in gone.
+    """Who still listens on each app port, leaving out the processes in gone, and who started each holder.
 
     A listener that no process in processes holds is reported with pid None: its holder's open files
     could not be read, and the port is taken all the same.
+
+    A holder is respawned when the reap would have ended it had it been there when it looked: neither
+    supervised nor protected (exclude_pids, this module and its parents) nor pid 1, and not one of the
+    processes the reap chose (chosen: pid -> start time; one of those still running outlived its signals).
+    It appeared after the look, or was started again after its predecessor was ended, by something outside
+    supervisor that will do so on every run: its parent and systemd unit (unit_of) say what.
     """
     holders = socket_holders(processes.values())
     parents = parent_map(processes)
+    chosen = chosen or {}
     held: list[dict[str, object]] = []
     for listener in listeners:
         if listener.port not in ports:
             continue
+        where = {"port": listener.port, "address": listener.address}
         if not holders.get(listener.inode):
-            held.append(
-                {
-                    "port": listener.port,
-                    "address": listener.address,
-                    "pid": None,
-                    "cmdline": None,
-                    "supervised": False,
-                }
-            )
+            unknown = {"pid": None, "cmdline": None, "parent_pid": None, "parent_cmdline": None, "unit": None}
+            held.append({**where, **unknown, "supervised": False, "respawned": False})
         for pid in holders.get(listener.inode, []):
             if pid in gone:
                 continue
+            process = processes[pid]
+            supervised = supervisor_of(pid, processes, parents) is not None
+            survivor = chosen.get(pid) == process.starttime
             held.append(
                 {
-                    "port": listener.port,
-                    "address": listener.address,
+                    **where,
                     "pid": pid,
-                    "cmdline": processes[pid].command,
-                    "supervised": supervisor_of(pid, processes, parents) is not None,
+                    "cmdline": process.command,
+                    **origin(process, processes, unit_of(pid)),
+                    "supervised": supervised,
+                    "respawned": not (supervised or survivor or pid in protected or pid == 1),
                 }
             )
     return sorted(held, key=lambda entry: (entry["port"], entry["pid"] or 0))
@@ -386,28 +448,55 @@ def held_after_reap(
     look: Callable[[], tuple[Mapping[int, Process], Sequence[Listener]]],
     ops: ProcessOps,
     settle: float = UNOWNED_LISTENER_SETTLE,
+    *,
+    unit_of: Callable[[int], str | None],
+    protected: Collection[int] = (),
+    chosen: Mapping[int, int] | None = None,
 ) -> list[dict[str, object]]:
     """still_held after reaping, looking again for up to settle seconds while a listener has no holder.
 
     The socket of a process that has just exited can outlive, for a moment, what /proc shows of the
     process: its open files can no longer be read, so the listener seems held by an unreadable process.
     A real one (the task does not run as root) is still there when settle is up, and is reported then.
-    look returns the processes and listeners as they are now.
+    look returns the processes and listeners as they are now; unit_of, protected and chosen are still_held's.
     """
     deadline = ops.monotonic() + settle
     while True:
         processes, listeners = look()
-        held = still_held(ports, processes, listeners, set())
+        held = still_held(
+            ports, processes, listeners, set(), unit_of=unit_of, protected=protected, chosen=chosen
+        )
         if all(entry["pid"] is not None for entry in held) or ops.monotonic() >= deadline:
             return held
         ops.sleep(POLL_INTERVAL)
 
 
+def started_by(entry: Mapping[str, object]) -> str:
+    """Who started a still_held entry's holder, as far as it is known: ", started by pid P (cmd), in
+    systemd unit U", or "".
+
+    An orphan's parent is pid 1, which only adopted it: then the parent says nothing of who started it.
+    """
+    parts = []
+    if entry.get("parent_pid") not in (None, 1):
+        parts.append(
+            f"started by pid {entry['parent_pid']} ({entry.get('parent_cmdline') or 'command unknown'})"
+        )
+    if entry.get("unit"):
+        parts.append(f"in systemd unit {entry['unit']}")
+    return "".join(f", {part}" for part in parts)
+
+
 def held_messages(held: Sequence[Mapping[str, object]]) -> list[str]:
-    """One sentence per app port still listened on after reaping, naming the holder and what to do."""
+    """One sentence per app port still listened on after reaping, naming the holder and what to do.
+
+    A process this run signalled and that is still running is not named here: failure_messages names it,
+    and the task fails on that first.
+    """
     messages = []
     for entry in held:
         where = f"Port {entry['port']} ({entry['address']})"
+        holder = f"pid {entry['pid']} ({entry['cmdline']})"
         if entry["pid"] is None:
             messages.append(
                 f"{where} is still listened on by a process whose open files could not be read: run this "
@@ -415,14 +504,29 @@ def held_messages(held: Sequence[Mapping[str, object]]) -> list[str]:
             )
         elif entry["supervised"]:
             messages.append(
-                f"{where} is still held by pid {entry['pid']} ({entry['cmdline']}), which a supervisord "
-                "runs and this run did not stop (another app's program on the same port?): stop it with "
-                "supervisorctl, or give one of the two apps another port."
+                f"{where} is still held by {holder}, which a supervisord runs and this run did not stop "
+                "(another app's program on the same port?): stop it with supervisorctl, or give one of the "
+                "two apps another port."
+            )
+        elif entry.get("respawned"):
+            unit = str(entry.get("unit") or "")
+            disable = f" (systemctl disable --now {unit})" if unit.endswith(".service") else ""
+            messages.append(
+                f"{where} was taken again after the reap: {holder} holds it now{started_by(entry)}. "
+                "Something outside supervisor restarts the app (a process manager such as PM2, a systemd "
+                f"unit with Restart=, a cron job or a shell loop): stop and disable it{disable}, then run "
+                "this again."
+            )
+        elif entry["pid"] == 1:
+            messages.append(
+                f"{where} is still held by {holder}, init, which this module does not signal: it listens "
+                "for a systemd socket unit (find it with systemctl list-sockets). Stop and disable that "
+                "socket, or give the app another port."
             )
         else:
             messages.append(
-                f"{where} is still held by pid {entry['pid']} ({entry['cmdline']}), which this module does "
-                "not signal (it is listed in exclude_pids, or is Ansible's own process): stop it by hand."
+                f"{where} is still held by {holder}, which this module does not signal (it is listed in "
+                "exclude_pids, or is Ansible's own process): stop it by hand."
             )
     return messages
 
@@ -490,6 +594,9 @@ def run_module() -> None:
         processes, listeners, ports, app_roots(app_root), params["tree_commands"], protected
     )
     targets = [candidate for candidate in candidates if candidate.protected_because is None]
+    chosen = {candidate.process.pid: candidate.process.starttime for candidate in targets}
+    # Read before the reap: an ended process's cgroup is gone with it.
+    origins = {pid: origin(processes[pid], processes, read_unit(pid)) for pid in chosen}
     boot_time, clock_ticks = read_boot_time(), os.sysconf("SC_CLK_TCK")
 
     if unreadable:
@@ -501,7 +608,7 @@ def run_module() -> None:
         outcomes = {candidate.process.pid: Outcome(candidate.process.pid) for candidate in targets}
     else:
         outcomes = reap(
-            {candidate.process.pid: candidate.process.starttime for candidate in targets},
+            chosen,
             params["term_timeout"],
             params["kill_after_timeout"],
             SystemOps(),
@@ -509,6 +616,7 @@ def run_module() -> None:
     reaped = [
         {
             **describe(candidate, boot_time, clock_ticks),
+            **origins[candidate.process.pid],
             "signal": outcomes[candidate.process.pid].signal,
             "exited": outcomes[candidate.process.pid].exited,
         }
@@ -520,13 +628,22 @@ def run_module() -> None:
         if candidate.protected_because is not None
     ]
     if module.check_mode:
-        gone = {candidate.process.pid for candidate in targets}
-        held = still_held(ports, processes, listeners, gone)
+        held = still_held(
+            ports, processes, listeners, set(chosen), unit_of=read_unit, protected=protected, chosen=chosen
+        )
     else:
         # Only the listener of a process this run signalled can linger without a holder for a moment.
         signalled = any(outcome.signal for outcome in outcomes.values())
         settle = UNOWNED_LISTENER_SETTLE if signalled else 0.0
-        held = held_after_reap(ports, lambda: (read_processes()[0], read_listeners()), SystemOps(), settle)
+        held = held_after_reap(
+            ports,
+            lambda: (read_processes()[0], read_listeners()),
+            SystemOps(),
+            settle,
+            unit_of=read_unit,
+            protected=protected,
+            chosen=chosen,
+        )
     result = {
         "changed": bool(targets) if module.check_mode else any(entry["signal"] for entry in reaped),
         "reaped": reaped,

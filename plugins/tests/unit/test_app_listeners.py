@@ -10,7 +10,7 @@ from typing import Any
 
 import app_listeners
 import pytest
-from ansible.module_utils.shipshape_proc import Listener, Process, socket_holders
+from ansible.module_utils.shipshape_proc import Listener, Process, read_processes, read_unit, socket_holders
 from app_listeners import accepts_ipv4_loopback, orphan_entries, port_report, process_trees
 from module_run import RunModule
 
@@ -179,10 +179,55 @@ def test_orphan_entries_match_what_app_reap_would_end() -> None:
         ]
     }
     orphans = orphan_entries(
-        processes, [Listener("127.0.0.1", 3000, "ipv4", 11, 1001)], [3000], ["/srv/shop"], ["node"], {}
+        processes,
+        [Listener("127.0.0.1", 3000, "ipv4", 11, 1001)],
+        [3000],
+        ["/srv/shop"],
+        ["node"],
+        {},
+        unit_of={}.get,
     )
     assert [(o["pid"], o["ports"]) for o in orphans] == [(61, [])]
     assert "working directory /srv/shop/current" in str(orphans[0]["reason"])
+    assert (orphans[0]["parent_pid"], orphans[0]["parent_cmdline"], orphans[0]["unit"]) == (1, None, None)
+
+
+def test_orphan_entries_name_who_started_each() -> None:
+    # PM2 runs the app outside supervisor: its daemon starts it again after every recovery.
+    pm2 = Process(
+        4100,
+        1,
+        "PM2 v5.3.0: God",
+        "S",
+        9,
+        0,
+        ("PM2 v5.3.0: God Daemon (/root/.pm2)",),
+        "/",
+        None,
+        frozenset(),
+    )
+    processes = {p.pid: p for p in [SUPERVISORD, pm2, process(4310, 4100, {12})]}
+    orphans = orphan_entries(
+        processes,
+        [Listener("127.0.0.1", 3000, "ipv4", 12, 0)],
+        [3000],
+        [],
+        ["node"],
+        {},
+        unit_of={4310: "pm2-root.service"}.get,
+    )
+    assert orphans == [
+        {
+            "pid": 4310,
+            "cmdline": "node server.js",
+            "ports": [3000],
+            "reason": "holds app port 3000",
+            "user": orphans[0]["user"],
+            "parent_pid": 4100,
+            "parent_cmdline": "PM2 v5.3.0: God Daemon (/root/.pm2)",
+            "unit": "pm2-root.service",
+        }
+    ]
 
 
 def _listen(
@@ -282,6 +327,17 @@ def test_module_in_check_mode_reads_the_same(listen: Any, run_module: RunModule)
     result = run_module(app_listeners, {"ports": [port], "_ansible_check_mode": True})
     assert result["changed"] is False
     assert result["ports"][0]["ipv4_loopback"] is True
+
+
+def test_module_names_the_parent_and_unit_of_an_orphan(listen: Any, run_module: RunModule) -> None:
+    child, port = listen("127.0.0.1", socket.AF_INET)
+    result = run_module(app_listeners, {"ports": [port], "connect": False})
+    [orphan] = result["orphans"]
+    assert (orphan["pid"], orphan["ports"]) == (child.pid, [port])
+    # this test's process started it; the unit is whatever this machine runs the tests in, or none
+    assert orphan["parent_pid"] == os.getpid()
+    assert orphan["parent_cmdline"] == " ".join(read_processes()[0][os.getpid()].cmdline)
+    assert orphan["unit"] == read_unit(child.pid)
 
 
 def test_module_refuses_bad_ports(run_module: RunModule) -> None:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,6 +22,7 @@ from ansible.module_utils.shipshape_proc import (
     read_processes,
     read_starttime,
     self_and_ancestors,
+    socket_holders,
 )
 from app_reap import (
     POLL_INTERVAL,
@@ -174,6 +177,24 @@ def test_summary(reaped: list[dict[str, Any]], check_mode: bool, expected: str) 
     assert summary(reaped, check_mode, [3000, 3001], "/srv/shop") == expected
 
 
+def held_entry(
+    port: int, pid: int | None, supervised: bool = False, respawned: bool = False, **changes: Any
+) -> dict[str, Any]:
+    """A still_held entry; changes set the other keys, such as parent_pid, parent_cmdline and unit."""
+    return {
+        "port": port,
+        "address": "127.0.0.1",
+        "pid": pid,
+        "cmdline": None if pid is None else f"node {port}.js",
+        "parent_pid": None,
+        "parent_cmdline": None,
+        "unit": None,
+        "supervised": supervised,
+        "respawned": respawned,
+        **changes,
+    }
+
+
 def test_still_held_leaves_out_the_gone_and_other_ports() -> None:
     supervisord = Process(
         50,
@@ -201,16 +222,68 @@ def test_still_held_leaves_out_the_gone_and_other_ports() -> None:
         Listener("127.0.0.1", 3001, "ipv4", 12, 1001),
         Listener("127.0.0.1", 5432, "ipv4", 13, 1001),
     ]
-    assert still_held([3000, 3001], processes, listeners, gone={60}) == [
-        {"port": 3000, "address": "127.0.0.1", "pid": 51, "cmdline": "node server.js", "supervised": True}
+    held = still_held([3000, 3001], processes, listeners, gone={60}, unit_of={51: "supervisor.service"}.get)
+    assert held == [
+        held_entry(
+            3000,
+            51,
+            supervised=True,
+            cmdline="node server.js",
+            parent_pid=50,
+            parent_cmdline="/usr/bin/python3 /usr/bin/supervisord",
+            unit="supervisor.service",
+        )
     ]
 
 
 def test_still_held_names_a_listener_no_readable_process_holds() -> None:
     # inode 14's holder is not among the processes: its open files could not be read.
     listeners = [Listener("127.0.0.1", 3000, "ipv4", 14, 0), Listener("0.0.0.0", 8080, "ipv4", 15, 0)]
-    held = still_held([3000], {60: proc(60, sockets=frozenset({12}))}, listeners, gone=set())
-    assert held == [{"port": 3000, "address": "127.0.0.1", "pid": None, "cmdline": None, "supervised": False}]
+    held = still_held([3000], {60: proc(60, sockets=frozenset({12}))}, listeners, gone=set(), unit_of={}.get)
+    assert held == [held_entry(3000, None)]
+
+
+def test_still_held_tells_a_respawned_holder_from_a_protected_supervised_or_surviving_one() -> None:
+    supervisord = Process(
+        50, 1, "supervisord", "S", 1, 0, ("/usr/bin/supervisord",), "/", "/usr/bin/python3", frozenset()
+    )
+    loop = Process(
+        70, 1, "sh", "S", 5, 0, ("sh", "-c", "while :; do node server.js; done"), "/", None, frozenset()
+    )
+    processes = {
+        1: Process(1, 0, "systemd", "S", 0, 0, ("/sbin/init",), "/", None, frozenset({10})),
+        50: supervisord,
+        51: Process(51, 50, "node", "S", 2, 1001, ("node", "a.js"), "/", "/usr/bin/node", frozenset({11})),
+        70: loop,
+        71: Process(
+            71, 70, "node", "S", 9, 1001, ("node", "server.js"), "/", "/usr/bin/node", frozenset({12})
+        ),
+        72: proc(72, sockets=frozenset({13})),
+        73: proc(73, sockets=frozenset({14})),
+    }
+    listeners = [Listener("127.0.0.1", 3000 + inode - 10, "ipv4", inode, 1001) for inode in range(10, 15)]
+    held = still_held(
+        [3000, 3001, 3002, 3003, 3004],
+        processes,
+        listeners,
+        set(),
+        unit_of={71: "shop-loop.service"}.get,
+        protected={72: "it is listed in exclude_pids"},
+        chosen={73: processes[73].starttime, 71: processes[71].starttime - 1},  # 71: a new one on the pid
+    )
+    assert {entry["pid"]: entry["respawned"] for entry in held} == {
+        1: False,  # init
+        51: False,  # supervised
+        71: True,
+        72: False,  # protected
+        73: False,  # chosen, and outlived its signals
+    }
+    respawned = next(entry for entry in held if entry["respawned"])
+    assert (respawned["parent_pid"], respawned["parent_cmdline"], respawned["unit"]) == (
+        70,
+        "sh -c while :; do node server.js; done",
+        "shop-loop.service",
+    )
 
 
 UNOWNED = [Listener("127.0.0.1", 3000, "ipv4", 14, 0)]
@@ -220,13 +293,13 @@ def test_held_after_reap_looks_again_while_a_listener_has_no_holder() -> None:
     # A just-killed process's socket outlives its readable open files for a moment, then goes.
     ops = FakeOps({})
     looks = iter([UNOWNED, UNOWNED, []])
-    assert held_after_reap([3000], lambda: ({}, next(looks)), ops) == []
+    assert held_after_reap([3000], lambda: ({}, next(looks)), ops, unit_of={}.get) == []
     assert ops.now == pytest.approx(2 * POLL_INTERVAL)
 
 
 def test_held_after_reap_reports_a_lasting_unowned_listener_when_settle_is_up() -> None:
     ops = FakeOps({})
-    held = held_after_reap([3000], lambda: ({}, UNOWNED), ops, settle=1.0)
+    held = held_after_reap([3000], lambda: ({}, UNOWNED), ops, settle=1.0, unit_of={}.get)
     assert [entry["pid"] for entry in held] == [None]
     assert 1.0 <= ops.now < 1.0 + 2 * POLL_INTERVAL
 
@@ -234,26 +307,75 @@ def test_held_after_reap_reports_a_lasting_unowned_listener_when_settle_is_up() 
 def test_held_after_reap_does_not_wait_on_a_known_holder() -> None:
     ops = FakeOps({})
     processes = {60: proc(60, sockets=frozenset({14}))}
-    assert [entry["pid"] for entry in held_after_reap([3000], lambda: (processes, UNOWNED), ops)] == [60]
+    assert [
+        entry["pid"] for entry in held_after_reap([3000], lambda: (processes, UNOWNED), ops, unit_of={}.get)
+    ] == [60]
     assert ops.now == 0.0
 
 
 def test_held_messages_name_the_holder_and_the_way_out() -> None:
     messages = held_messages(
         [
-            {"port": 3000, "address": "127.0.0.1", "pid": 51, "cmdline": "node a.js", "supervised": True},
-            {"port": 3001, "address": "127.0.0.1", "pid": 77, "cmdline": "node b.js", "supervised": False},
-            {"port": 3002, "address": "0.0.0.0", "pid": None, "cmdline": None, "supervised": False},
+            held_entry(3000, 51, supervised=True, parent_pid=50, parent_cmdline="supervisord"),
+            held_entry(3001, 77, parent_pid=1),
+            held_entry(3002, None),
+            held_entry(3003, 1, parent_pid=None),
         ]
     )
     assert messages[0].startswith(
-        "Port 3000 (127.0.0.1) is still held by pid 51 (node a.js), which a supervisord"
+        "Port 3000 (127.0.0.1) is still held by pid 51 (node 3000.js), which a supervisord"
     )
     assert "supervisorctl" in messages[0]
-    assert messages[1].startswith("Port 3001 (127.0.0.1) is still held by pid 77 (node b.js)")
+    assert messages[1].startswith("Port 3001 (127.0.0.1) is still held by pid 77 (node 3001.js)")
     assert "exclude_pids" in messages[1]
-    assert messages[2].startswith("Port 3002 (0.0.0.0) is still listened on by a process whose open files")
+    assert messages[2].startswith("Port 3002 (127.0.0.1) is still listened on by a process whose open files")
     assert "become: true" in messages[2]
+    assert messages[3].startswith("Port 3003 (127.0.0.1) is still held by pid 1 (node 3003.js), init")
+    assert "systemctl list-sockets" in messages[3]
+    assert not any("taken again" in message for message in messages)
+
+
+@pytest.mark.parametrize(
+    ("origin", "named", "not_named"),
+    [
+        (
+            {"parent_pid": 4100, "parent_cmdline": "PM2 v5.3.0: God Daemon", "unit": "pm2-root.service"},
+            [
+                "started by pid 4100 (PM2 v5.3.0: God Daemon), in systemd unit pm2-root.service.",
+                "systemctl disable --now pm2-root.service",
+            ],
+            [],
+        ),
+        (
+            {"parent_pid": 1, "parent_cmdline": "/sbin/init", "unit": "shop-next.service"},
+            ["holds it now, in systemd unit shop-next.service.", "systemctl disable --now shop-next.service"],
+            ["started by"],
+        ),
+        (
+            {"parent_pid": 90, "parent_cmdline": None, "unit": "session-4.scope"},
+            ["started by pid 90 (command unknown), in systemd unit session-4.scope."],
+            ["systemctl disable"],  # a login session is no unit to disable
+        ),
+        (
+            {"parent_pid": 1, "parent_cmdline": "/sbin/init"},
+            ["holds it now. Something outside"],
+            ["started by"],
+        ),
+    ],
+    ids=["pm2", "systemd-restart", "shell-loop-in-a-session", "adopted-by-init"],
+)
+def test_held_messages_say_who_restarts_a_respawned_holder(
+    origin: dict[str, Any], named: list[str], not_named: list[str]
+) -> None:
+    [message] = held_messages([held_entry(3000, 4310, respawned=True, **origin)])
+    assert message.startswith("Port 3000 (127.0.0.1) was taken again after the reap: pid 4310 (node 3000.js)")
+    assert "Something outside supervisor restarts the app" in message
+    assert "stop and disable it" in message
+    assert "exclude_pids" not in message
+    for text in named:
+        assert text in message
+    for text in not_named:
+        assert text not in message
 
 
 def test_app_roots_adds_the_real_path_of_a_symlink(tmp_path: Path) -> None:
@@ -427,8 +549,123 @@ def test_module_fails_when_a_port_stays_taken(start_child: Any, run_module: RunM
     assert result["failed"] is True
     assert result["msg"].startswith("An app port is still taken after reaping")
     assert f"Port {port} (127.0.0.1) is still held by pid {child.pid}" in result["msg"]
+    assert "listed in exclude_pids" in result["msg"] and "taken again" not in result["msg"]
     assert [(entry["port"], entry["pid"]) for entry in result["still_held"]] == [(port, child.pid)]
+    assert (result["still_held"][0]["respawned"], result["still_held"][0]["parent_pid"]) == (
+        False,
+        os.getpid(),
+    )
     assert child.poll() is None
+
+
+# A process manager's graceful restart (PM2's reload): the child told to stop closes its listening socket
+# and says so, its parent starts a new one on the same port, and the old one exits only once the new one
+# listens. The port is taken again by the time app_reap sees the old one gone and looks.
+HANDING_OVER_CHILD = """\
+import signal, socket, sys, time
+port = int(sys.argv[1])
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", port))
+s.listen()
+
+def hand_over(signum, frame):
+    s.close()
+    print("closed", flush=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.02)
+    sys.exit(0)
+
+signal.signal(signal.SIGTERM, hand_over)
+while True:
+    time.sleep(60)
+"""
+
+# Starts the child again when it hands over or exits, forever.
+RESPAWNER = """\
+import subprocess, sys, time
+port, child_code = sys.argv[1], sys.argv[2]
+while True:
+    child = subprocess.Popen([sys.executable, "-c", child_code, port], stdout=subprocess.PIPE, text=True)
+    if child.stdout.readline() != "closed\\n":
+        child.wait()
+        time.sleep(0.1)  # it died without handing over: do not spin
+"""
+
+
+@pytest.fixture
+def start_respawner(tmp_path: Path) -> Iterator[Any]:
+    """Start RESPAWNER on a port in its own process group; it and its children are killed afterwards."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(port: int) -> subprocess.Popen[bytes]:
+        respawner = subprocess.Popen(
+            [sys.executable, "-c", RESPAWNER, str(port), HANDING_OVER_CHILD],
+            cwd=tmp_path,
+            start_new_session=True,
+        )
+        started.append(respawner)
+        return respawner
+
+    yield start
+    for respawner in started:
+        try:
+            respawner.kill()  # first, so that it starts no more children
+            respawner.wait(timeout=10)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(respawner.pid, signal.SIGKILL)  # its children, in the group it leads
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_holder(port: int, parent: int, timeout: float = 30.0) -> int:
+    """The pid of parent's child that listens on port, once one does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        processes, _unreadable = read_processes()
+        holders = socket_holders(processes.values())
+        for listener in read_listeners():
+            for pid in holders.get(listener.inode, []) if listener.port == port else []:
+                if processes[pid].ppid == parent:
+                    return pid
+        time.sleep(0.05)
+    raise AssertionError(f"no child of pid {parent} listened on port {port} within {timeout:g} s")
+
+
+def test_module_names_the_parent_that_restarted_a_process_it_ended(
+    start_respawner: Any, run_module: RunModule
+) -> None:
+    port = free_port()
+    respawner = start_respawner(port)
+    first = wait_for_holder(port, respawner.pid)
+
+    result = run_module(app_reap, {"ports": [port], "term_timeout": 30})
+
+    assert result["failed"] is True
+    reaped = result["reaped"]
+    assert [(entry["pid"], entry["signal"], entry["exited"]) for entry in reaped] == [
+        (first, "SIGTERM", True)
+    ]
+    assert (reaped[0]["parent_pid"], reaped[0]["parent_cmdline"]) == (respawner.pid, " ".join(respawner.args))
+    [held] = result["still_held"]
+    assert held["pid"] != first
+    assert (held["port"], held["respawned"], held["supervised"]) == (port, True, False)
+    assert held["parent_pid"] == respawner.pid
+    assert result["msg"].startswith("An app port is still taken after reaping")
+    assert f"Port {port} (127.0.0.1) was taken again after the reap: pid {held['pid']} " in result["msg"]
+    assert f"started by pid {respawner.pid} ({sys.executable} -c " in result["msg"]
+    assert "exclude_pids" not in result["msg"]
+    assert respawner.poll() is None
 
 
 @pytest.mark.parametrize(

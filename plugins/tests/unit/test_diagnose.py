@@ -232,6 +232,46 @@ def test_app_process_outside_supervisor_without_a_port_is_an_i1_warning():
 
 
 @pytest.mark.parametrize(
+    ("origin", "evidence", "restarts"),
+    [
+        (
+            {"parent_pid": 4100, "parent_cmdline": "PM2 v5.3.0: God Daemon", "unit": "pm2-root.service"},
+            ["started by pid 4100 (`PM2 v5.3.0: God Daemon`)", "systemd unit pm2-root.service"],
+            True,
+        ),
+        (
+            {"parent_pid": 1, "parent_cmdline": "/sbin/init", "unit": "shop-next.service"},
+            ["systemd unit shop-next.service"],
+            True,
+        ),
+        ({"parent_pid": 90, "parent_cmdline": None, "unit": None}, ["started by pid 90"], True),
+        ({"parent_pid": 1, "parent_cmdline": "/sbin/init", "unit": None}, [], False),  # init only adopted it
+        ({}, [], False),  # collected before app_listeners named parents
+    ],
+    ids=["pm2", "systemd-restart", "parent-exited-since", "adopted-by-init", "not-collected"],
+)
+def test_an_orphan_names_who_started_it(origin: dict[str, Any], evidence: list[str], restarts: bool) -> None:
+    facts = healthy()
+    facts["listeners"]["orphans"] = [
+        {
+            "pid": 7,
+            "cmdline": "node worker.js",
+            "ports": [],
+            "reason": "node in the app tree",
+            "user": "shop",
+            **origin,
+        }
+    ]
+    [found] = diagnose_findings(facts, OPTIONS)
+    assert found["id"] == "I1"
+    assert found["evidence"] == ["pid 7 user shop `node worker.js`: node in the app tree", *evidence]
+    assert found["fix"].startswith(f"{RECOVER} ends it")
+    assert ("If it comes back after every recovery" in found["fix"]) is restarts
+    for line in evidence:
+        assert (line.split(" (`")[0] in found["fix"]) is restarts
+
+
+@pytest.mark.parametrize(
     ("change", "expected"),
     [
         ({"prisma_client_entry": False, "prisma_client_sha": None}, "missing"),

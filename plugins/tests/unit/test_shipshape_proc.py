@@ -11,6 +11,7 @@ import pytest
 from ansible.module_utils.shipshape_proc import (
     NODE_COMMANDS,
     Listener,
+    Parent,
     Process,
     ancestors,
     app_candidates,
@@ -20,6 +21,9 @@ from ansible.module_utils.shipshape_proc import (
     format_address,
     is_descendant,
     is_supervisord,
+    origin,
+    parent_of,
+    parse_cgroup_unit,
     parse_cmdline,
     parse_net_tcp,
     parse_stat,
@@ -29,6 +33,7 @@ from ansible.module_utils.shipshape_proc import (
     read_listeners,
     read_processes,
     read_starttime,
+    read_unit,
     self_and_ancestors,
     socket_inode,
     started_at,
@@ -149,6 +154,53 @@ def test_parse_status_uid() -> None:
 )
 def test_socket_inode(link: str, expected: int | None) -> None:
     assert socket_inode(link) == expected
+
+
+# Lines of cgroup v1 controllers, as a host on v1 or on the hybrid layout prints them beside systemd's.
+V1_CONTROLLERS = "12:pids:/system.slice/{unit}\n11:memory:/system.slice/{unit}\n3:cpu,cpuacct:/\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0::/system.slice/pm2-root.service\n", "pm2-root.service"),
+        (
+            V1_CONTROLLERS.format(unit="shop.service") + "1:name=systemd:/system.slice/shop.service\n0::/\n",
+            "shop.service",
+        ),
+        (V1_CONTROLLERS.format(unit="x.service") + "1:name=systemd:/system.slice/x.service\n", "x.service"),
+        ("0::/user.slice/user-1000.slice/session-3.scope\n", "session-3.scope"),
+        ("0::/user.slice/user-1000.slice/user@1000.service/app.slice/pm2.service\n", "pm2.service"),
+        ("0::/system.slice/shop.service/payload\n", "shop.service"),  # a delegated subgroup of the unit
+        ("0::/\n", None),  # no systemd, or a container's own namespace
+        ("0::/system.slice\n", None),
+        ("9:name=systemd:/\n4:memory:/process_api/5798d0be\n0::/\n", None),
+        ("4:memory:/system.slice/x.service\n", None),  # a controller's path, not systemd's
+        ("", None),
+    ],
+    ids=[
+        "v2",
+        "hybrid",
+        "v1",
+        "user-session-scope",
+        "user-manager-service",
+        "delegated-subgroup",
+        "v2-root",
+        "slice-only",
+        "none-named",
+        "controller-only",
+        "empty",
+    ],
+)
+def test_parse_cgroup_unit(text: str, expected: str | None) -> None:
+    assert parse_cgroup_unit(text) == expected
+
+
+def test_read_unit(tmp_path: Path) -> None:
+    (tmp_path / "4242").mkdir()
+    (tmp_path / "4242" / "cgroup").write_text("0::/system.slice/pm2-root.service\n")
+    assert read_unit(4242, str(tmp_path)) == "pm2-root.service"
+    assert read_unit(4243, str(tmp_path)) is None  # gone
 
 
 @pytest.mark.parametrize(
@@ -372,6 +424,23 @@ def test_app_candidates_never_reaps_init_even_on_a_port() -> None:
         processes, [Listener("0.0.0.0", 3000, "ipv4", 7, 0)], [3000], [], NODE_COMMANDS, {}
     )
     assert candidates[0].protected_because == "it is pid 1 (init)"
+
+
+def test_parent_of_names_the_parent_as_far_as_it_is_known() -> None:
+    respawner = proc(70, cmdline=("/bin/sh", "-c", "while :; do node server.js; done"))
+    processes = {p.pid: p for p in [proc(1, ppid=0, cmdline=("/sbin/init",)), respawner, proc(71, ppid=70)]}
+    assert parent_of(processes[71], processes) == Parent(70, "/bin/sh -c while :; do node server.js; done")
+    adopted = parent_of(processes[70], processes)
+    assert adopted == Parent(1, "/sbin/init") and adopted.is_init
+    assert not Parent(70, None).is_init
+    assert parent_of(proc(72, ppid=69), processes) == Parent(69, None)  # exited since
+    assert parent_of(processes[1], processes) is None
+    assert origin(processes[71], processes, "shop-loop.service") == {
+        "parent_pid": 70,
+        "parent_cmdline": "/bin/sh -c while :; do node server.js; done",
+        "unit": "shop-loop.service",
+    }
+    assert origin(processes[1], processes, None) == {"parent_pid": None, "parent_cmdline": None, "unit": None}
 
 
 def test_started_at() -> None:
