@@ -227,6 +227,8 @@ KILL_TIMEOUT = 5.0
 POLL_INTERVAL = 0.1
 # How long, after reaping, a listener with no readable holder is looked at again before the task fails on it.
 UNOWNED_LISTENER_SETTLE = 2.0
+# How long, after reaping, free ports are watched for a process manager that starts the app again.
+RESPAWN_WINDOW = 1.5
 
 
 class ProcessOps(Protocol):
@@ -452,23 +454,32 @@ def held_after_reap(
     unit_of: Callable[[int], str | None],
     protected: Collection[int] = (),
     chosen: Mapping[int, int] | None = None,
+    respawn_window: float = 0.0,
 ) -> list[dict[str, object]]:
-    """still_held after reaping, looking again for up to settle seconds while a listener has no holder.
+    """still_held after reaping, looking again for up to settle seconds while a listener has no holder,
+    and for up to respawn_window seconds while every port is free.
 
     The socket of a process that has just exited can outlive, for a moment, what /proc shows of the
     process: its open files can no longer be read, so the listener seems held by an unreadable process.
     A real one (the task does not run as root) is still there when settle is up, and is reported then.
+    A process manager that restarts what was reaped (PM2, a unit with Restart=, a shell loop) takes the
+    port again some time after the reap: systemd's RestartSec is 100 ms by default, and node takes a
+    few hundred more to listen. Looked at only once, the port would seem free, and the program started
+    next would fail with EADDRINUSE or race the respawned process.
     look returns the processes and listeners as they are now; unit_of, protected and chosen are still_held's.
     """
-    deadline = ops.monotonic() + settle
+    start = ops.monotonic()
     while True:
         processes, listeners = look()
         held = still_held(
             ports, processes, listeners, set(), unit_of=unit_of, protected=protected, chosen=chosen
         )
-        if all(entry["pid"] is not None for entry in held) or ops.monotonic() >= deadline:
-            return held
-        ops.sleep(POLL_INTERVAL)
+        waited = ops.monotonic() - start
+        unowned = any(entry["pid"] is None for entry in held)
+        if (unowned and waited < settle) or (not held and waited < respawn_window):
+            ops.sleep(POLL_INTERVAL)
+            continue
+        return held
 
 
 def started_by(entry: Mapping[str, object]) -> str:
@@ -634,15 +645,17 @@ def run_module() -> None:
     else:
         # Only the listener of a process this run signalled can linger without a holder for a moment.
         signalled = any(outcome.signal for outcome in outcomes.values())
-        settle = UNOWNED_LISTENER_SETTLE if signalled else 0.0
+        # When something was ended, the ports are watched a little longer for whatever brings it back
+        # (a deploy that reaps nothing, the usual one, does not wait).
         held = held_after_reap(
             ports,
             lambda: (read_processes()[0], read_listeners()),
             SystemOps(),
-            settle,
+            UNOWNED_LISTENER_SETTLE if signalled else 0.0,
             unit_of=read_unit,
             protected=protected,
             chosen=chosen,
+            respawn_window=RESPAWN_WINDOW if signalled else 0.0,
         )
     result = {
         "changed": bool(targets) if module.check_mode else any(entry["signal"] for entry in reaped),

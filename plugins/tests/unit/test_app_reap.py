@@ -26,6 +26,7 @@ from ansible.module_utils.shipshape_proc import (
 )
 from app_reap import (
     POLL_INTERVAL,
+    RESPAWN_WINDOW,
     Outcome,
     SystemOps,
     app_roots,
@@ -302,6 +303,28 @@ def test_held_after_reap_reports_a_lasting_unowned_listener_when_settle_is_up() 
     held = held_after_reap([3000], lambda: ({}, UNOWNED), ops, settle=1.0, unit_of={}.get)
     assert [entry["pid"] for entry in held] == [None]
     assert 1.0 <= ops.now < 1.0 + 2 * POLL_INTERVAL
+
+
+def test_held_after_reap_watches_free_ports_for_a_respawn_within_the_window() -> None:
+    # A process manager brings the reaped server back 0.3 s after the reap, under a new pid.
+    ops = FakeOps({})
+    respawned = {61: proc(61, sockets=frozenset({14}))}
+
+    def look() -> tuple[dict, list]:
+        return (respawned, UNOWNED) if ops.now >= 0.3 else ({}, [])
+
+    held = held_after_reap([3000], look, ops, unit_of={}.get, respawn_window=RESPAWN_WINDOW)
+    assert [(entry["pid"], entry["respawned"]) for entry in held] == [(61, True)]
+    assert ops.now == pytest.approx(0.3)
+
+
+def test_held_after_reap_returns_free_ports_once_the_window_is_up_and_at_once_without_one() -> None:
+    ops = FakeOps({})
+    assert held_after_reap([3000], lambda: ({}, []), ops, unit_of={}.get, respawn_window=1.0) == []
+    assert 1.0 <= ops.now < 1.0 + 2 * POLL_INTERVAL
+    ops = FakeOps({})
+    assert held_after_reap([3000], lambda: ({}, []), ops, unit_of={}.get) == []
+    assert ops.now == 0.0
 
 
 def test_held_after_reap_does_not_wait_on_a_known_holder() -> None:
@@ -586,6 +609,19 @@ while True:
     time.sleep(60)
 """
 
+# A server that simply exits on SIGTERM: its parent starts a new one 0.1 s after (systemd's RestartSec
+# is 0.1 s by default), and the port is free until the new one listens. app_reap watches the ports for
+# a while after a reap (RESPAWN_WINDOW) to see it come back.
+EXITING_CHILD = """\
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen()
+while True:
+    time.sleep(60)
+"""
+
 # Starts the child again when it hands over or exits, forever.
 RESPAWNER = """\
 import subprocess, sys, time
@@ -603,9 +639,9 @@ def start_respawner(tmp_path: Path) -> Iterator[Any]:
     """Start RESPAWNER on a port in its own process group; it and its children are killed afterwards."""
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(port: int) -> subprocess.Popen[bytes]:
+    def start(port: int, child: str = HANDING_OVER_CHILD) -> subprocess.Popen[bytes]:
         respawner = subprocess.Popen(
-            [sys.executable, "-c", RESPAWNER, str(port), HANDING_OVER_CHILD],
+            [sys.executable, "-c", RESPAWNER, str(port), child],
             cwd=tmp_path,
             start_new_session=True,
         )
@@ -642,11 +678,12 @@ def wait_for_holder(port: int, parent: int, timeout: float = 30.0) -> int:
     raise AssertionError(f"no child of pid {parent} listened on port {port} within {timeout:g} s")
 
 
+@pytest.mark.parametrize("child", [HANDING_OVER_CHILD, EXITING_CHILD], ids=["hands-over", "exits"])
 def test_module_names_the_parent_that_restarted_a_process_it_ended(
-    start_respawner: Any, run_module: RunModule
+    start_respawner: Any, run_module: RunModule, child: str
 ) -> None:
     port = free_port()
-    respawner = start_respawner(port)
+    respawner = start_respawner(port, child)
     first = wait_for_holder(port, respawner.pid)
 
     result = run_module(app_reap, {"ports": [port], "term_timeout": 30})
