@@ -4,8 +4,9 @@
 # scenarios run on.
 #
 # No image registry can be reached from where shipshape is developed, so the image is
-# made with debootstrap. It is tagged with a hash of its own recipe (this script and the
-# two package lists, and the release): it is built once, and rebuilt only when the recipe changes.
+# made with debootstrap. It is tagged with a hash of its own recipe (this script, the two package
+# lists, zipimport_cache.py and the release): it is built once, and rebuilt only when the recipe
+# changes.
 #
 # Usage: molecule/image/build.sh [--print-tag] [bookworm|trixie]
 #   --print-tag   print the image reference for the current recipe and exit
@@ -29,7 +30,8 @@ esac
 mirror=${SHIPSHAPE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 security_mirror=${SHIPSHAPE_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 
-recipe_hash=$({ cat "$here/build.sh" "$here/packages.txt" "$here/cache-packages.txt"; echo "$suite"; } \
+recipe_hash=$({ cat "$here/build.sh" "$here/packages.txt" "$here/cache-packages.txt" "$here/zipimport_cache.py"
+  echo "$suite"; } \
   | sha256sum | cut -c1-12)
 tag="$name:$recipe_hash"
 
@@ -81,6 +83,15 @@ if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
   cp /usr/local/share/ca-certificates/*.crt "$rootfs/usr/local/share/ca-certificates/"
   chroot "$rootfs" update-ca-certificates >/dev/null 2>&1
 fi
+
+# Ansible modules import their module_utils from a zip, which Python compiles on every run: the
+# test hosts cache that bytecode (zipimport_cache.py says why and how; scripts/demo.sh turns it
+# off on the demo server). A .pth file in site-packages runs its import line at startup.
+site_packages=$(chroot "$rootfs" python3 -c 'import site; print(site.getsitepackages()[0])')
+mkdir -p "$rootfs$site_packages" "$rootfs/var/cache/shipshape-zipimport"
+install -m 0644 "$here/zipimport_cache.py" "$rootfs$site_packages/shipshape_zipimport_cache.py"
+echo 'import shipshape_zipimport_cache' >"$rootfs$site_packages/shipshape-zipimport-cache.pth"
+chmod 0755 "$rootfs/var/cache/shipshape-zipimport"
 
 # A container has no consoles and no kernel modules to load; these units only fail there.
 for unit in getty@tty1.service console-getty.service systemd-modules-load.service \
