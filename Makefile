@@ -110,12 +110,13 @@ scenario: venv image ## One molecule scenario: make scenario S=base
 .PHONY: checks
 checks: lint unit ## The quick checks: lint and unit tests (a minute or two; run them before make test)
 
-# The quick checks run beside the scenarios instead of before them: they need no test host, and
-# the scenarios' first minutes are mostly waiting on podman and apt. A failed check still fails
-# make test, once the running scenarios end.
+# One make with four jobs: the venv and the images are made side by side (pip and debootstrap
+# mostly wait on the network), the quick checks run while the images build (they need no test
+# host), and the scenarios start as soon as both are there. A failed check still fails make
+# test, once the running scenarios end.
 .PHONY: test
-test: venv image ## Everything CI runs: lint, unit tests, every molecule scenario
-	@$(MAKE) --no-print-directory -j 2 checks molecule
+test: ## Everything CI runs: lint, unit tests, every molecule scenario
+	@$(MAKE) --no-print-directory -j 4 checks molecule
 	@echo "make test: all passed"
 
 .PHONY: demo
