@@ -112,10 +112,10 @@ def path_problems(variable: str, value: Any, own_names: Iterable[str] = ()) -> l
     return []
 
 
-def release_path_problems(value: Any, variable: str) -> list[str]:
-    """Problems with a path inside the release (app_prisma_schema): the build and recover.yml look for
-    it from the release's top and give it to a command run there, so it must stay inside the release."""
-    example = "such as prisma/schema.prisma"
+def release_path_problems(value: Any, variable: str, example: str = "prisma/schema.prisma") -> list[str]:
+    """Problems with a path inside the release (app_prisma_schema, diagnose's Prisma paths): the build,
+    recover.yml and diagnose look for it from the release's top, so it must stay inside the release."""
+    example = f"such as {example}"
     if not isinstance(value, str) or not value.strip():
         return [f"{variable} must name a path relative to the release, {example}; got {value!r}."]
     if value.startswith("/"):

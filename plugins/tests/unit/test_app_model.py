@@ -16,6 +16,7 @@ from app_model import (
     git_version_commit,
     nginx_site_problems,
     process_ports,
+    release_path_problems,
     service_port_problems,
     size_to_bytes,
 )
@@ -564,3 +565,17 @@ def test_a_git_version_the_repository_does_not_have_is_a_problem_naming_the_vari
     result = git_version_commit(lines, version)
     assert result["commit"] == "" and result["problem"].startswith("app_source.version ")
     assert hint in result["problem"]
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("/etc", "diagnose_prisma_client_dir='/etc' is an absolute path"),
+        ("node_modules/../..", "diagnose_prisma_client_dir='node_modules/../..' has a '..' component"),
+        (" ", "diagnose_prisma_client_dir must name a path relative to the release"),
+    ],
+)
+def test_a_release_path_problem_names_the_variable_and_a_path_it_could_be(value, said):
+    [problem] = release_path_problems(value, "diagnose_prisma_client_dir", "node_modules/.prisma/client")
+    assert problem.startswith(said) and "such as node_modules/.prisma/client" in problem
+    assert release_path_problems("node_modules/.prisma/client", "diagnose_prisma_client_dir") == []
