@@ -88,10 +88,9 @@ fi
 # test hosts cache that bytecode (zipimport_cache.py says why and how; scripts/demo.sh turns it
 # off on the demo server). A .pth file in site-packages runs its import line at startup.
 site_packages=$(chroot "$rootfs" python3 -c 'import site; print(site.getsitepackages()[0])')
-mkdir -p "$rootfs$site_packages" "$rootfs/var/cache/shipshape-zipimport"
+install -d -m 0755 "$rootfs$site_packages" "$rootfs/var/cache/shipshape-zipimport"
 install -m 0644 "$here/zipimport_cache.py" "$rootfs$site_packages/shipshape_zipimport_cache.py"
 echo 'import shipshape_zipimport_cache' >"$rootfs$site_packages/shipshape-zipimport-cache.pth"
-chmod 0755 "$rootfs/var/cache/shipshape-zipimport"
 
 # A container has no consoles and no kernel modules to load; these units only fail there.
 for unit in getty@tty1.service console-getty.service systemd-modules-load.service \

@@ -27,8 +27,9 @@ def cached_compile(compile_source, cache_dir, pathname, source):
     import hashlib
     import marshal
 
+    # compile() drops asserts under -O: the optimization level is part of the key, as in a .pyc's name.
     key = hashlib.sha256(source).hexdigest()
-    cached = os.path.join(cache_dir, f"{sys.implementation.cache_tag}-{key}")
+    cached = os.path.join(cache_dir, f"{sys.implementation.cache_tag}-O{sys.flags.optimize}-{key}")
     try:
         with open(cached, "rb") as stored:
             code = marshal.loads(stored.read())

@@ -40,11 +40,17 @@ def make_zip(path: Path, source: str) -> Path:
 
 
 def import_from_zip(
-    cache: Path, archive: Path, python: str = sys.executable, module_dir: Path = IMAGE_DIR, **kwargs
+    cache: Path,
+    archive: Path,
+    python: str = sys.executable,
+    module_dir: Path = IMAGE_DIR,
+    flags: tuple[str, ...] = (),
+    **kwargs,
 ) -> list[str]:
     env = {**os.environ, "PYTHONPATH": str(module_dir), "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("PYTHONOPTIMIZE", None)
     done = subprocess.run(
-        [python, "-c", IMPORT_FROM_ZIP, str(cache), str(archive)],
+        [python, *flags, "-c", IMPORT_FROM_ZIP, str(cache), str(archive)],
         env=env,
         capture_output=True,
         text=True,
@@ -77,7 +83,7 @@ def test_root_compiles_once_and_the_next_zip_with_that_source_reads_the_cache(tm
     first = make_zip(tmp_path / "first.zip", "def answer():\n    return 'compiled'\n")
     assert import_from_zip(cache, first) == ["True", "compiled", f"{first}/shipped.py"]
     [entry] = entries(cache)
-    assert entry.name.startswith(f"{TAG}-")
+    assert entry.name.startswith(f"{TAG}-O0-")
 
     # Plant other code under that source's key: a second zip with the same source must run it,
     # which shows the cache is read, and its code must name the second zip, not the first.
@@ -93,6 +99,18 @@ def test_changed_source_is_compiled_afresh(tmp_path, cache, root_only):
     changed = make_zip(tmp_path / "new.zip", "def answer():\n    return 'new'\n")
     assert import_from_zip(cache, changed)[1] == "new"
     assert len(entries(cache)) == 2
+
+
+def test_code_compiled_without_asserts_is_kept_apart(tmp_path, cache, root_only):
+    checks = make_zip(
+        tmp_path / "checks.zip",
+        "def answer():\n    try:\n        assert False\n    except AssertionError:\n"
+        "        return 'asserts kept'\n    return 'asserts dropped'\n",
+    )
+    assert import_from_zip(cache, checks)[1] == "asserts kept"
+    assert import_from_zip(cache, checks, flags=("-O",))[1] == "asserts dropped"
+    assert import_from_zip(cache, checks)[1] == "asserts kept"
+    assert [entry.name.removeprefix(f"{TAG}-")[:3] for entry in entries(cache)] == ["O0-", "O1-"]
 
 
 def test_a_damaged_entry_is_compiled_again_and_replaced(tmp_path, cache, root_only):
