@@ -42,7 +42,11 @@ def cached_compile(compile_source, cache_dir, pathname, source):
                     out.write(marshal.dumps(code))
                 os.replace(partial, cached)
             except OSError:
-                pass
+                # A full disk, say: the code still runs, uncached, and leaves no partial entry.
+                import contextlib
+
+                with contextlib.suppress(OSError):
+                    os.unlink(partial)
         return code
     # The cached code names the zip it was first compiled from (a removed temporary file):
     # tracebacks must name this one.

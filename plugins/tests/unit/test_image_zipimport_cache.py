@@ -7,6 +7,7 @@ Ansible module imports its module_utils on a test host.
 from __future__ import annotations
 
 import functools
+import hashlib
 import marshal
 import os
 import shutil
@@ -120,6 +121,16 @@ def test_a_damaged_entry_is_compiled_again_and_replaced(tmp_path, cache, root_on
     entry.write_bytes(b"\x00not marshal")
     assert import_from_zip(cache, archive)[1] == "sound"
     assert marshal.loads(entry.read_bytes()).co_filename == f"{archive}/shipped.py"
+
+
+def test_an_entry_that_cannot_be_written_leaves_no_partial_file(tmp_path, cache, root_only):
+    source = "def answer():\n    return 'uncached'\n"
+    archive = make_zip(tmp_path / "a.zip", source)
+    # A directory where the entry would go: reading it fails, and so does moving the entry there.
+    blocked = cache / f"{TAG}-O0-{hashlib.sha256(source.encode()).hexdigest()}"
+    blocked.mkdir()
+    assert import_from_zip(cache, archive)[1] == "uncached"
+    assert entries(cache) == [blocked]
 
 
 def test_another_user_reads_what_root_compiled_but_writes_nothing(root_only):
