@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote_plus, urlsplit, urlunsplit
+from urllib.parse import parse_qs, unquote_plus, urlsplit, urlunsplit
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
@@ -34,6 +34,9 @@ from ansible.module_utils.parsing.convert_bool import boolean
 _INT_TEXT = re.compile(r"[+-]?[0-9]+")
 # Query parameters this toolkit owns in DATABASE_URL; any existing value is replaced.
 _POOL_PARAMS = ("connection_limit", "pool_timeout", "pgbouncer")
+# Those of them diagnose reads back from an env file's DATABASE_URL, as app_state's NAME?PARAM
+# (its URL_PARAMS_SHOWN: the same two): a Prisma app's pool is connection_limit, not DATABASE_POOL_MAX.
+URL_POOL_SHOWN = ("connection_limit", "pool_timeout")
 _POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
@@ -520,8 +523,8 @@ def process_env_pool(
 # The variables of an env file whose values diagnose may read and show (app_state's env_values):
 # derived from the app model, and no secret. DATABASE_URL, DIRECT_URL and REDIS_URL carry passwords;
 # the values of app_env and app_secret_env are the inventory's, and never shown, whatever their name.
-# The budget's pool timeout has no variable of its own: it is a parameter of DATABASE_URL
-# (database_url_with_pool), which is never read.
+# The budget's pool size and timeout in DATABASE_URL (database_url_with_pool) are read as its
+# parameters only (URL_POOL_SHOWN), never the URL.
 ENV_SHOWN_VALUES = (
     "APP_NAME",
     "DATABASE_POOL_MAX",
@@ -592,9 +595,12 @@ def app_env_expected(
     app_secret_env: Any = None,
     has_db: Any = False,
     has_redis: Any = False,
+    pool_timeout: Any = 10,
 ) -> dict[str, Any]:
     """What diagnose expects of each env file: the names app_process_env renders for the process, and
     the values of those of ENV_SHOWN_VALUES that the model derives (not set by app_env or app_secret_env).
+    Of a DATABASE_URL the model derives, the pool parameters too (URL_POOL_SHOWN, as
+    ``DATABASE_URL?connection_limit``): their values only, never the URL.
 
     app_env and app_secret_env may be given as dicts or as their names: only the names are used, so no
     value of the inventory reaches the result. ``values_read`` is every name whose value diagnose may
@@ -618,6 +624,7 @@ def app_env_expected(
         database_url=_NAMES_ONLY_URL if with_db else "",
         direct_url=_NAMES_ONLY_URL if with_db else "",
         redis_url=_NAMES_ONLY_URL if boolean(has_redis, strict=False) else "",
+        pool_timeout=pool_timeout,
     )
     processes = {
         process: {
@@ -626,12 +633,21 @@ def app_env_expected(
                 name: str(env[name])
                 for name in ENV_SHOWN_VALUES
                 if name in env and name not in inventory_names
-            },
+            }
+            | _url_pool_values(env, inventory_names),
         }
         for process, env in environments.items()
     }
     shown = sorted({name for expected in processes.values() for name in expected["values"]})
     return {"processes": processes, "values_read": shown}
+
+
+def _url_pool_values(env: Mapping[str, Any], inventory_names: set[str]) -> dict[str, str]:
+    """The pool parameters of the DATABASE_URL the model derives for a process, as app_state names them."""
+    if "DATABASE_URL" not in env or "DATABASE_URL" in inventory_names:
+        return {}
+    query = parse_qs(urlsplit(str(env["DATABASE_URL"])).query)
+    return {f"DATABASE_URL?{param}": query[param][-1] for param in URL_POOL_SHOWN if param in query}
 
 
 def connection_demand(app_processes: Any, app_hosts: Any = 1) -> int:

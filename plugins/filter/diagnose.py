@@ -532,10 +532,40 @@ def _shown(value: str) -> str:
 def _value_finding(
     env: Mapping[str, Any], path: str, name: str, found: str, wanted: str, app: Mapping[str, Any], fix: str
 ) -> dict[str, Any]:
-    """A derived variable whose value in the env file is not the one the app model renders."""
+    """A derived variable whose value in the env file is not the one the app model renders. A name
+    NAME?PARAM is one query parameter of a URL variable (app_state reads it, never the URL)."""
     process = env["process"]
-    said = f"the model renders {_shown(wanted)}, the file says {_shown(found)}"
-    line = f"{path}: {name}={_shown(found)}"
+    variable, _, param = name.partition("?")
+    # A parameter the file's URL lacks reads as "" (app_state).
+    value = _shown(found) if found or not param else "not set"
+    said = f"the model renders {_shown(wanted)}, the file says {value}"
+    line = (
+        f"{path}: {param} of {variable} is {value} (of the URL, with its password, only this is read)"
+        if param
+        else f"{path}: {name}={_shown(found)}"
+    )
+    if name == "DATABASE_URL?connection_limit":
+        return finding(
+            "I3",
+            "critical",
+            f"{process}'s Prisma pool is {value}, not the connection budget's {_shown(wanted)}: "
+            f"connection_limit in DATABASE_URL in {path}",
+            [
+                line,
+                f"{said} (db_pool of {process} in app_processes, which the connection budget counts)",
+                "a smaller pool starves the process of connections (seed 001: a pool of 2); without one, "
+                "Prisma opens twice the cores plus one, which the budget does not count",
+            ],
+            fix,
+        )
+    if param:
+        return finding(
+            "I12",
+            "warning",
+            f"{param} in {variable} of {process} is {value}, not {_shown(wanted)}",
+            [line, said],
+            fix,
+        )
     if name == "DATABASE_POOL_MAX":
         return finding(
             "I3",

@@ -44,6 +44,10 @@ options:
       - Names of the variables whose values may be returned from the env files, as C(sh) would set them
         (C(values) of each entry of RV(env)). Only derived, non-secret ones belong here (diagnose gives
         DATABASE_POOL_MAX, UPLOAD_MAX_BYTES, NODE_ENV, APP_NAME, UPLOAD_DIR, PGAPPNAME).
+      - C(NAME?PARAM) returns one query parameter of a URL variable, never the URL (its password) - the
+        last value the query gives PARAM, an empty string when the URL has none. Only Prisma's pool
+        parameters may be read so (C(connection_limit), C(pool_timeout)); any other parameter is refused
+        (a libpq URL may carry C(password) in its query).
       - The default, none, returns names only.
     type: list
     elements: str
@@ -139,7 +143,8 @@ env:
   elements: dict
   sample:
     - {process: web, exists: true, names: [DATABASE_POOL_MAX, DATABASE_URL, NODE_ENV],
-       values: {DATABASE_POOL_MAX: "10", NODE_ENV: production}, expanded: []}
+       values: {DATABASE_POOL_MAX: "10", "DATABASE_URL?connection_limit": "10", NODE_ENV: production},
+       expanded: []}
 disk:
   description: Use of the filesystem that holds app_root, as df counts it.
   returned: always
@@ -172,8 +177,9 @@ import re
 import stat
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -490,6 +496,27 @@ def env_names(text: str) -> list[str]:
     return sorted(parse_env_file(text)[0])
 
 
+# The query parameters of a URL variable that env_values may name (NAME?PARAM): Prisma's pool, which the
+# connection budget derives. Not a password (libpq reads one from the query), nor anything else.
+URL_PARAMS_SHOWN = ("connection_limit", "pool_timeout")
+
+
+def refused_url_params(shown: Sequence[str]) -> list[str]:
+    """The entries of env_values that name a URL parameter other than URL_PARAMS_SHOWN."""
+    return [name for name in shown if "?" in name and name.partition("?")[2] not in URL_PARAMS_SHOWN]
+
+
+def shown_value(env: Mapping[str, str | None], name: str) -> str | None:
+    """The value of `name` as env_values asks for it: a variable's, or one query parameter of a URL
+    variable's (NAME?PARAM; "" when the URL has none). None when the variable is unset or computed."""
+    variable, _, param = name.partition("?")
+    value = env.get(variable)
+    if value is None or not param:
+        return value
+    given = parse_qs(urlsplit(value).query, keep_blank_values=True).get(param)
+    return given[-1] if given else ""
+
+
 def env_state(app_root: str, processes: Sequence[str], shown: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Each process's env file: the names it sets, and the values of those in shown only."""
     entries = []
@@ -512,8 +539,11 @@ def env_state(app_root: str, processes: Sequence[str], shown: Sequence[str] = ()
             entry["error"] = error.strerror
         else:
             entry["names"] = sorted(env)
-            entry["values"] = {name: env[name] for name in shown if env.get(name) is not None}
-            entry["expanded"] = [name for name in shown if name in env and env[name] is None]
+            values = {name: shown_value(env, name) for name in shown}
+            entry["values"] = {name: value for name, value in values.items() if value is not None}
+            # Set, to a value sh computes (None): not returned, but named.
+            variables = {name: name.partition("?")[0] for name in shown}
+            entry["expanded"] = [name for name in shown if variables[name] in env and values[name] is None]
             if syntax_error:
                 entry["syntax_error"] = syntax_error
         entries.append(entry)
@@ -618,6 +648,11 @@ def run_module() -> None:
         supports_check_mode=True,
     )
     params = module.params
+    refused = refused_url_params(params["env_values"])
+    if refused:
+        module.fail_json(
+            msg=f"env_values: {', '.join(refused)}: of a URL, only {', '.join(URL_PARAMS_SHOWN)} may be read"
+        )
     app_root = params["app_root"]
     current = current_state(app_root)
     # Read-only: the same in check mode and out of it.

@@ -520,17 +520,26 @@ def test_a_required_variable_removed_from_the_env_file_i12(host, rows):
 
 
 def test_a_pool_of_2_set_by_hand_in_the_env_file_i3(host, rows):
-    # Seed 001: the web pool cut to 2 by hand, against the budget. diagnose reads the value (derived,
-    # not secret) and names both; recover re-renders the env file from the model.
+    # Seed 001: the web pool cut to 2 by hand, against the budget, in both forms an app reads it:
+    # DATABASE_POOL_MAX (pg, drizzle) and Prisma's connection_limit in DATABASE_URL. diagnose reads
+    # the two values (derived, not secret; of the URL only that parameter) and names each; recover
+    # re-renders the env file from the model.
     pool = next(process for process in APP["app_processes"] if process["name"] == "web")["db_pool"]
     run_ok(host, f"sed -i 's/^DATABASE_POOL_MAX=.*/DATABASE_POOL_MAX=2/' {ENV}/web.env")
+    run_ok(host, f"sed -i '/^DATABASE_URL=/s/connection_limit={pool}&/connection_limit=2\\&/' {ENV}/web.env")
+    assert "connection_limit=2&" in run_ok(host, f"grep '^DATABASE_URL=' {ENV}/web.env")
     run_ok(host, f"supervisorctl restart {NAME}:{NAME}-web")
     run, findings = recover("pool")
-    i3 = [f for f in findings if f["id"] == "I3" and f["severity"] == "critical"]
-    assert i3 and f"{ENV}/web.env" in i3[0]["title"], findings
-    assert f"the model renders {pool}, the file says 2" in " ".join(i3[0]["evidence"]), i3
+    i3 = {f["title"].split(": ")[-1]: f for f in findings if f["id"] == "I3" and f["severity"] == "critical"}
+    assert set(i3) == {
+        f"DATABASE_POOL_MAX in {ENV}/web.env",
+        f"connection_limit in DATABASE_URL in {ENV}/web.env",
+    }, findings
+    for finding in i3.values():
+        assert f"the model renders {pool}, the file says 2" in " ".join(finding["evidence"]), finding
     assert_back(host, run, rows)
     assert run_ok(host, f"grep '^DATABASE_POOL_MAX=' {ENV}/web.env").strip() == f"DATABASE_POOL_MAX='{pool}'"
+    assert f"connection_limit={pool}&" in run_ok(host, f"grep '^DATABASE_URL=' {ENV}/web.env")
 
 
 def web_pid(host) -> str:

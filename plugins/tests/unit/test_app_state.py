@@ -246,6 +246,45 @@ def test_env_values_are_returned_for_the_names_asked_only(tmp_path: Path):
     assert SECRET not in json.dumps(entry) and "it's" not in json.dumps(entry)
 
 
+def test_a_pool_parameter_of_a_url_is_read_without_the_url(tmp_path: Path):
+    """Prisma's pool is connection_limit in DATABASE_URL: a hand edit to 2 is seed 001's outage for a
+    Prisma app. The parameter's value comes back, never the URL with its password."""
+    (tmp_path / "shared" / "env").mkdir(parents=True)
+    (tmp_path / "shared" / "env" / "web.env").write_text(
+        f"DATABASE_URL='postgresql://shop:{SECRET}@127.0.0.1/shop?connection_limit=10&connection_limit=2'\n"
+        "DIRECT_URL='postgresql://shop@127.0.0.1/shop_session?sslmode=disable'\n"
+        "REDIS_URL=$BASE/0\n"
+    )
+    shown = [
+        "DATABASE_URL?connection_limit",
+        "DATABASE_URL?pool_timeout",
+        "DIRECT_URL?connection_limit",
+        "REDIS_URL?connection_limit",
+        "UNSET_URL?connection_limit",
+    ]
+    [entry] = env_state(str(tmp_path), ["web"], shown)
+    # The last of a repeated parameter (what Prisma's URL parsing keeps); none: empty.
+    assert entry["values"] == {
+        "DATABASE_URL?connection_limit": "2",
+        "DATABASE_URL?pool_timeout": "",
+        "DIRECT_URL?connection_limit": "",
+    }
+    assert entry["expanded"] == ["REDIS_URL?connection_limit"]
+    assert SECRET not in json.dumps(entry)
+
+
+def test_a_url_parameter_that_may_carry_a_password_is_refused(tmp_path: Path, run_module: RunModule):
+    (tmp_path / "shared" / "env").mkdir(parents=True)
+    (tmp_path / "shared" / "env" / "web.env").write_text(
+        f"DATABASE_URL='postgresql://127.0.0.1/shop?user=shop&password={SECRET}'\n"
+    )
+    options = {"app_root": str(tmp_path), "app_name": "shop", "processes": ["web"], "nginx": False}
+    result = run_module(app_state, {**options, "env_values": ["NODE_ENV", "DATABASE_URL?password"]})
+    assert result["failed"] is True
+    assert "env_values: DATABASE_URL?password: of a URL, only connection_limit, pool_timeout" in result["msg"]
+    assert SECRET not in json.dumps(result)
+
+
 # Env files as the app role writes them (process.env.j2, env_file_line) and as people edit them.
 SH_FILES = [
     "A='1'\nB='x y'\nC='it'\\''s'\nD=''\n",

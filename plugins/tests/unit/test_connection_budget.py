@@ -9,6 +9,7 @@ from app_env import service_url
 from connection_budget import (
     ENV_SHOWN_VALUES,
     PGBOUNCER_DEFAULTS,
+    URL_POOL_SHOWN,
     FilterModule,
     app_env_expected,
     app_process_env,
@@ -420,6 +421,7 @@ def test_expected_env_holds_names_and_derived_values_only() -> None:
         {"SESSION_SECRET": SECRET},
         True,
         True,
+        pool_timeout=7,
     )
     assert got["processes"]["web"] == {
         "names": [
@@ -438,6 +440,9 @@ def test_expected_env_holds_names_and_derived_values_only() -> None:
         "values": {
             "APP_NAME": "shop",
             "DATABASE_POOL_MAX": "10",
+            # Prisma's pool, the parameters of the DATABASE_URL the model renders: never the URL.
+            "DATABASE_URL?connection_limit": "10",
+            "DATABASE_URL?pool_timeout": "7",
             "NODE_ENV": "production",
             "PGAPPNAME": "shop-web",
             "UPLOAD_DIR": "/srv/shop/shared/uploads",
@@ -446,9 +451,12 @@ def test_expected_env_holds_names_and_derived_values_only() -> None:
     }
     # cron has no pool: no database names; worker's pool is its own.
     assert "DATABASE_URL" not in got["processes"]["cron"]["names"]
+    assert "DATABASE_URL?connection_limit" not in got["processes"]["cron"]["values"]
     assert got["processes"]["worker"]["values"]["DATABASE_POOL_MAX"] == "5"
+    assert got["processes"]["worker"]["values"]["DATABASE_URL?connection_limit"] == "5"
     # With a db and a redis group and nothing set by the inventory, every one of them is derived.
-    assert got["values_read"] == sorted(ENV_SHOWN_VALUES)
+    pool_params = [f"DATABASE_URL?{param}" for param in URL_POOL_SHOWN]
+    assert got["values_read"] == sorted([*ENV_SHOWN_VALUES, *pool_params])
     assert SECRET not in repr(got) and "app-env-value" not in repr(got)
 
 
@@ -475,6 +483,13 @@ def test_expected_env_of_a_managed_database_and_redis_seed_000() -> None:
             "UPLOAD_MAX_BYTES",
         ]
     assert got["values_read"] == ["NODE_ENV", "UPLOAD_DIR", "UPLOAD_MAX_BYTES"]
+
+
+def test_diagnose_reads_back_the_url_parameters_app_state_may_return() -> None:
+    """app_state refuses any other parameter of a URL (it cannot import this filter): the two lists agree."""
+    import app_state
+
+    assert app_state.URL_PARAMS_SHOWN == URL_POOL_SHOWN
 
 
 def test_role_defaults_budget_what_pgbouncer_is_configured_with() -> None:

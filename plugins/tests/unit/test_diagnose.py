@@ -594,6 +594,42 @@ def test_a_pool_set_by_hand_in_the_env_file_is_i3_with_both_values_seed_001():
     )
 
 
+def test_a_prisma_pool_set_by_hand_in_database_url_is_i3_seed_001():
+    """A Prisma app's pool is connection_limit in DATABASE_URL: app_state reads that parameter only."""
+    facts = healthy()
+    for env in facts["env"]:
+        env["expected_values"]["DATABASE_URL?connection_limit"] = "10"
+        env["values"]["DATABASE_URL?connection_limit"] = "10"
+    facts["env"][0]["values"]["DATABASE_URL?connection_limit"] = "2"
+    found = diagnose_findings(facts, OPTIONS)
+    assert [(f["id"], f["severity"]) for f in found] == [("I3", "critical")]
+    assert found[0]["title"] == (
+        "web's Prisma pool is 2, not the connection budget's 10: connection_limit in DATABASE_URL in "
+        "/srv/shop/shared/env/web.env"
+    )
+    assert found[0]["evidence"][0].startswith(
+        "/srv/shop/shared/env/web.env: connection_limit of DATABASE_URL is 2"
+    )
+    assert "the model renders 10, the file says 2" in found[0]["evidence"][1]
+    assert "re-renders the env files" in found[0]["fix"]
+
+    # Taken out of the URL: Prisma's own default pool, which the budget does not count.
+    facts["env"][0]["values"]["DATABASE_URL?connection_limit"] = ""
+    [missing] = diagnose_findings(facts, OPTIONS)
+    assert missing["title"].startswith("web's Prisma pool is not set, not the connection budget's 10")
+    assert "the model renders 10, the file says not set" in missing["evidence"][1]
+
+
+def test_a_pool_timeout_changed_in_database_url_is_an_i12_warning():
+    facts = healthy()
+    facts["env"][1]["expected_values"]["DATABASE_URL?pool_timeout"] = "10"
+    facts["env"][1]["values"]["DATABASE_URL?pool_timeout"] = "1"
+    found = diagnose_findings(facts, OPTIONS)
+    assert [(f["id"], f["severity"], f["title"]) for f in found] == [
+        ("I12", "warning", "pool_timeout in DATABASE_URL of worker is 1, not 10")
+    ]
+
+
 def test_an_upload_limit_set_by_hand_in_the_env_file_is_i4_seed_002():
     facts = healthy()
     facts["env"][1]["values"]["UPLOAD_MAX_BYTES"] = "1048576"
