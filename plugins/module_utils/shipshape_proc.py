@@ -470,20 +470,26 @@ def read_unit(pid: int, proc_root: str = "/proc") -> str | None:
         return None
 
 
-def threads_exited(pid: int, proc_root: str = "/proc") -> bool:
-    """True when every thread of pid has exited (is a zombie, being torn down, or gone)."""
+def live_thread(pid: int, proc_root: str = "/proc") -> tuple[str, str] | None:
+    """(thread id, state) of a thread of pid that has not exited; None when every thread has (each is
+    a zombie, being torn down, or gone)."""
     try:
         thread_ids = os.listdir(f"{proc_root}/{pid}/task")
     except OSError:
-        return True
+        return None
     for thread_id in thread_ids:
         try:
             state = parse_stat(_read_text(f"{proc_root}/{pid}/task/{thread_id}/stat"))[1]
         except (OSError, ValueError, IndexError):
             continue  # this thread is gone
         if state not in GONE_STATES:
-            return False
-    return True
+            return thread_id, state
+    return None
+
+
+def threads_exited(pid: int, proc_root: str = "/proc") -> bool:
+    """True when every thread of pid has exited (is a zombie, being torn down, or gone)."""
+    return live_thread(pid, proc_root) is None
 
 
 def read_starttime(pid: int, proc_root: str = "/proc") -> int | None:
@@ -507,6 +513,13 @@ def read_process(pid: int, proc_root: str = "/proc") -> tuple[Process | None, bo
     base = f"{proc_root}/{pid}"
     try:
         comm, state, ppid, starttime = parse_stat(_read_text(f"{base}/stat"))
+        if state in GONE_STATES:
+            # /proc/PID/stat is the main thread's: it may have exited (pthread_exit) while other
+            # threads run on, holding the process's ports. Its fd, cwd, exe and cmdline then read
+            # empty: a live thread's show the process's. It has exited once every thread has.
+            thread = live_thread(pid, proc_root)
+            if thread is not None:
+                base, state = f"{base}/task/{thread[0]}", thread[1]
         with open(f"{base}/cmdline", "rb") as handle:
             cmdline = parse_cmdline(handle.read())
     except (OSError, ValueError, IndexError):

@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -585,3 +586,42 @@ def test_real_proc_decodes_ipv6_listeners(
     children.append(child)
     listeners = [listener for listener in read_listeners() if listener.port == port]
     assert [(listener.address, listener.family) for listener in listeners] == [(address, family)]
+
+
+MAIN_THREAD_EXITS = """
+import ctypes, socket, sys, threading, time
+listener = socket.socket()
+listener.bind(("127.0.0.1", 0))
+listener.listen()
+print(listener.getsockname()[1], flush=True)
+threading.Thread(target=time.sleep, args=(60,)).start()
+# The main thread ends at the OS level (its /proc/PID/stat reads Z); the process and its port live on.
+ctypes.CDLL(None).pthread_exit(None)
+"""
+
+
+def test_real_proc_a_process_whose_main_thread_exited_is_still_reaped(
+    children: list[subprocess.Popen[str]],
+) -> None:
+    child = subprocess.Popen([sys.executable, "-c", MAIN_THREAD_EXITS], stdout=subprocess.PIPE, text=True)
+    children.append(child)
+    assert child.stdout is not None
+    port = int(child.stdout.readline())
+    for _ in range(50):
+        if parse_stat(Path(f"/proc/{child.pid}/stat").read_text())[1] == "Z":
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the child's main thread did not exit")
+    processes, _unreadable = read_processes()
+    process = processes[child.pid]
+    # Read through a live thread: the main thread's cmdline, cwd and fd read empty.
+    assert process.state not in ("Z", "X", "x") and "pthread_exit" in " ".join(process.cmdline)
+    assert process.cwd == os.getcwd()
+    assert read_starttime(child.pid) is not None
+    (candidate,) = [
+        c
+        for c in app_candidates(processes, read_listeners(), [port], [], [], {})
+        if c.process.pid == child.pid
+    ]
+    assert candidate.ports == (port,) and candidate.protected_because is None
