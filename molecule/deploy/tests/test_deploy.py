@@ -1,6 +1,10 @@
 """deploy.yml end to end: the sample app on a systemd host, run as an operator runs it.
 
 Tests run in file order and build on each other: the converge step has deployed the sample app.
+Three releases are built, each a new source: the sample app (converge), a tarball whose health
+check fails (marked bad), and a git tag of a changed copy. The tests after the git tag's deploy
+deploy that tag again, as its operator would: a deploy of the current source builds nothing, so
+the lock, port, rollback, pruning and model tests cost no build of their own.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 
 import pytest
 import yaml
-from shipshape_playbook import PROJECT, StartedPlaybook, run_diagnose, run_playbook
+from shipshape_playbook import PROJECT, PlaybookRun, StartedPlaybook, run_diagnose, run_playbook
 from shipshape_testing import app_model, lock_json, molecule_hosts, program_instances, run_ok
 
 testinfra_hosts = molecule_hosts("web")
@@ -99,6 +103,16 @@ def deploy_source(path: Path, *extra: str):
     return run_playbook(
         "deploy.yml", "-e", json.dumps({"app_source": {"type": "archive", "path": str(path)}}), *extra
     )
+
+
+# The source the operator deploys: the inventory's (the sample app) until the git tag's deploy.
+OPERATOR_SOURCE: dict[str, Any] = {}
+
+
+def deploy(*extra: str, **kwargs) -> PlaybookRun:
+    """deploy.yml with the operator's source, and the extra vars a test adds after it."""
+    source = ("-e", json.dumps({"app_source": OPERATOR_SOURCE})) if OPERATOR_SOURCE else ()
+    return run_playbook("deploy.yml", *source, *extra, **kwargs)
 
 
 def test_first_deploy_serves_the_release_current_points_to(host):
@@ -358,6 +372,88 @@ def test_a_busy_worker_still_takes_the_canary_at_once(host):
     wait_until(lambda: campaign_status(host, name) == "COMPLETED", "the campaign to complete", 120)
 
 
+def test_failed_health_rolls_back_and_keeps_data(host, source_variant):
+    create_campaign(host, "before-bad-deploy", 5)
+    rows_before = campaign_count(host)
+    good = current_release(host)
+    # A release whose health check always answers 503.
+    broken = source_variant(
+        "broken",
+        "app/api/health/route.js",
+        lambda text: text.replace("export async function GET", "async function realGet") + BROKEN_HEALTH,
+    )
+    # Shipped as a tarball of a working tree, with the build output and the generated Prisma client
+    # of an older build inside (I2, I8): the deploy must remove both and build clean.
+    (broken / ".next").mkdir()
+    (broken / ".next/BUILD_ID").write_text("stale-build")
+    (broken / "node_modules/.prisma/client").mkdir(parents=True)
+    (broken / "node_modules/.prisma/client/stale-client").write_text("from an older schema")
+    tarball = broken.with_name(broken.name + ".tar.gz")
+    with tarfile.open(tarball, "w:gz") as archive:
+        archive.add(broken, arcname=".")
+    tarball_hash = hashlib.sha256(tarball.read_bytes()).hexdigest()
+    # The same deploy changes the model too (an env variable): the switch back puts the env files
+    # back as they were, and the failure says so.
+    run = deploy_source(tarball, "-e", json.dumps({"app_env": {"SHIPSHAPE_MODEL_TEST": "1"}}))
+    tarball.unlink()
+    assert not run.ok
+    said = " ".join(run.output.split())
+    assert f"Switched back to {good} and the app model it ran under, which passed its smoke tests" in said
+    assert "Put back as they were before this deploy: the env file of web," in said, run.output[-3000:]
+    assert "SHIPSHAPE_MODEL_TEST" not in run_ok(host, f"cat {ROOT}/shared/env/web.env")
+    assert current_release(host) == good
+    code, _ = health(host)
+    assert code == 200
+    bad = sorted(run_ok(host, f"ls {ROOT}/releases").split())[-1]
+    assert bad != good
+    assert host.file(f"{ROOT}/releases/{bad}/.shipshape-status").content_string.startswith("bad")
+    assert campaign_count(host) == rows_before
+    # The release is the tarball as given (its hash), built clean: a new build id, no stale client.
+    assert release_record(host, bad)["source_hash"] == tarball_hash
+    assert bad.endswith("-" + tarball_hash[:12])
+    assert run_ok(host, f"cat {ROOT}/releases/{bad}/.next/BUILD_ID").strip() not in ("", "stale-build")
+    assert not host.file(f"{ROOT}/releases/{bad}/node_modules/.prisma/client/stale-client").exists
+    # Before the bad release's migrations, the database was dumped on the db host, and the failure
+    # names the dump. It is the second: the first deploy's came before (the git tag's deploy below
+    # checks that only app_db_backup_keep of them are kept).
+    dumps = run_ok(host, f"ls -1 {BACKUPS}").split()
+    assert [dump.split("-before-")[-1] for dump in dumps] == [f"{good}.dump", f"{bad}.dump"], dumps
+    assert f"{BACKUPS}/{dumps[-1]}" in run.output
+    for path, mode in [(BACKUPS, 0o700)] + [(f"{BACKUPS}/{dump}", 0o600) for dump in dumps]:
+        assert (host.file(path).user, host.file(path).mode) == ("postgres", mode), path
+
+
+def postgres(host, command: str) -> str:
+    return run_ok(host, f"runuser -u postgres -- {command}")
+
+
+def test_the_dump_before_a_release_restores_as_the_runbook_says(host):
+    """docs/runbooks/rollback.md, step by step: prove the dump in a scratch database, then replace the
+    live database with it, behind PgBouncer, and start the programs."""
+    database = APP["app_name"]
+    dump = f"{BACKUPS}/{run_ok(host, f'ls -1 {BACKUPS}').split()[-1]}"
+    rows_at_dump = campaign_count(host)
+    create_campaign(host, "after-the-dump", 1)
+    assert campaign_count(host) == rows_at_dump + 1
+
+    scratch = f"{database}_restore_check"
+    postgres(host, f"createdb {scratch}")
+    postgres(host, f"pg_restore --exit-on-error --dbname={scratch} {dump}")
+    sql = 'SELECT count(*) FROM "Campaign"'
+    assert int(postgres(host, f"psql -XAt -d {scratch} -c '{sql}'")) == rows_at_dump
+    postgres(host, f"dropdb {scratch}")
+
+    run_ok(host, f"supervisorctl stop {database}:")
+    postgres(host, f"dropdb --force {database}")
+    postgres(host, f"pg_restore --exit-on-error --create --dbname=postgres {dump}")
+    run_ok(host, f"supervisorctl start {database}:")
+    wait_until(lambda: health(host)[0] == 200, "the app to answer on the restored database", 60)
+    assert campaign_count(host) == rows_at_dump, "the row written after the dump survived the restore"
+    # The app writes again, through PgBouncer, to the database it was given back.
+    create_campaign(host, "after-the-restore", 1)
+    assert campaign_count(host) == rows_at_dump + 1
+
+
 def git_repository_on_host(host, source: Path, tag: str) -> tuple[str, str]:
     """The source committed to a git repository on the host, tagged (annotated); its path and commit.
 
@@ -421,6 +517,7 @@ def test_rogue_process_is_reaped_and_a_git_tag_deploys_while_others_wait(host, s
 
     run = first.wait()
     assert run.ok, run.output[-4000:]
+    OPERATOR_SOURCE.update(type="git", repo=repo, version="v2")
     # The lock is renewed after the build, then after the dump and the migrations, before the stop.
     renewal = re.escape("TASK [app : Renew the deploy lock]")
     renewals = [match.start() for match in re.finditer(renewal, run.output)]
@@ -433,6 +530,11 @@ def test_rogue_process_is_reaped_and_a_git_tag_deploys_while_others_wait(host, s
     after = current_release(host)
     assert after != before and after.endswith("-" + commit[:12]), (after, commit)
     assert not host.file(f"{ROOT}/releases/{after}/.git").exists, "the release keeps git metadata"
+    # Its migrations were the third to be dumped for: the two newest dumps are kept
+    # (app_db_backup_keep in host_vars), the bad release's and its own; the first deploy's is gone.
+    [bad] = marked(host, sorted(run_ok(host, f"ls {ROOT}/releases").split()), "bad")
+    dumps = run_ok(host, f"ls -1 {BACKUPS}").split()
+    assert [dump.split("-before-")[-1] for dump in dumps] == [f"{bad}.dump", f"{after}.dump"], dumps
     code, body = health(host)
     assert code == 200 and body["buildId"] == release_record(host, after)["build_id"]
     assert body["buildId"] != release_record(host, before)["build_id"]
@@ -455,88 +557,6 @@ def test_rogue_process_is_reaped_and_a_git_tag_deploys_while_others_wait(host, s
     assert current_release(host) == after and not host.file(lock).exists
 
 
-def test_failed_health_rolls_back_and_keeps_data(host, source_variant):
-    create_campaign(host, "before-bad-deploy", 5)
-    rows_before = campaign_count(host)
-    good = current_release(host)
-    # A release whose health check always answers 503.
-    broken = source_variant(
-        "broken",
-        "app/api/health/route.js",
-        lambda text: text.replace("export async function GET", "async function realGet") + BROKEN_HEALTH,
-    )
-    # Shipped as a tarball of a working tree, with the build output and the generated Prisma client
-    # of an older build inside (I2, I8): the deploy must remove both and build clean.
-    (broken / ".next").mkdir()
-    (broken / ".next/BUILD_ID").write_text("stale-build")
-    (broken / "node_modules/.prisma/client").mkdir(parents=True)
-    (broken / "node_modules/.prisma/client/stale-client").write_text("from an older schema")
-    tarball = broken.with_name(broken.name + ".tar.gz")
-    with tarfile.open(tarball, "w:gz") as archive:
-        archive.add(broken, arcname=".")
-    tarball_hash = hashlib.sha256(tarball.read_bytes()).hexdigest()
-    # The same deploy changes the model too (an env variable): the switch back puts the env files
-    # back as they were, and the failure says so.
-    run = deploy_source(tarball, "-e", json.dumps({"app_env": {"SHIPSHAPE_MODEL_TEST": "1"}}))
-    tarball.unlink()
-    assert not run.ok
-    said = " ".join(run.output.split())
-    assert f"Switched back to {good} and the app model it ran under, which passed its smoke tests" in said
-    assert "Put back as they were before this deploy: the env file of web," in said, run.output[-3000:]
-    assert "SHIPSHAPE_MODEL_TEST" not in run_ok(host, f"cat {ROOT}/shared/env/web.env")
-    assert current_release(host) == good
-    code, _ = health(host)
-    assert code == 200
-    bad = sorted(run_ok(host, f"ls {ROOT}/releases").split())[-1]
-    assert bad != good
-    assert host.file(f"{ROOT}/releases/{bad}/.shipshape-status").content_string.startswith("bad")
-    assert campaign_count(host) == rows_before
-    # The release is the tarball as given (its hash), built clean: a new build id, no stale client.
-    assert release_record(host, bad)["source_hash"] == tarball_hash
-    assert bad.endswith("-" + tarball_hash[:12])
-    assert run_ok(host, f"cat {ROOT}/releases/{bad}/.next/BUILD_ID").strip() not in ("", "stale-build")
-    assert not host.file(f"{ROOT}/releases/{bad}/node_modules/.prisma/client/stale-client").exists
-    # Before the bad release's migrations, the database was dumped on the db host, and the failure
-    # names the dump. The two newest are kept (app_db_backup_keep in host_vars): the dumps before the
-    # git release's migrations and the bad one's; the first deploy's is gone.
-    dumps = run_ok(host, f"ls -1 {BACKUPS}").split()
-    assert [dump.split("-before-")[-1] for dump in dumps] == [f"{good}.dump", f"{bad}.dump"], dumps
-    assert f"{BACKUPS}/{dumps[-1]}" in run.output
-    for path, mode in [(BACKUPS, 0o700)] + [(f"{BACKUPS}/{dump}", 0o600) for dump in dumps]:
-        assert (host.file(path).user, host.file(path).mode) == ("postgres", mode), path
-
-
-def postgres(host, command: str) -> str:
-    return run_ok(host, f"runuser -u postgres -- {command}")
-
-
-def test_the_dump_before_a_release_restores_as_the_runbook_says(host):
-    """docs/runbooks/rollback.md, step by step: prove the dump in a scratch database, then replace the
-    live database with it, behind PgBouncer, and start the programs."""
-    database = APP["app_name"]
-    dump = f"{BACKUPS}/{run_ok(host, f'ls -1 {BACKUPS}').split()[-1]}"
-    rows_at_dump = campaign_count(host)
-    create_campaign(host, "after-the-dump", 1)
-    assert campaign_count(host) == rows_at_dump + 1
-
-    scratch = f"{database}_restore_check"
-    postgres(host, f"createdb {scratch}")
-    postgres(host, f"pg_restore --exit-on-error --dbname={scratch} {dump}")
-    sql = 'SELECT count(*) FROM "Campaign"'
-    assert int(postgres(host, f"psql -XAt -d {scratch} -c '{sql}'")) == rows_at_dump
-    postgres(host, f"dropdb {scratch}")
-
-    run_ok(host, f"supervisorctl stop {database}:")
-    postgres(host, f"dropdb --force {database}")
-    postgres(host, f"pg_restore --exit-on-error --create --dbname=postgres {dump}")
-    run_ok(host, f"supervisorctl start {database}:")
-    wait_until(lambda: health(host)[0] == 200, "the app to answer on the restored database", 60)
-    assert campaign_count(host) == rows_at_dump, "the row written after the dump survived the restore"
-    # The app writes again, through PgBouncer, to the database it was given back.
-    create_campaign(host, "after-the-restore", 1)
-    assert campaign_count(host) == rows_at_dump + 1
-
-
 def test_a_git_url_with_a_token_is_refused_before_any_change(host):
     before = current_release(host)
     token = f"tok-{time.time_ns()}"
@@ -554,7 +574,7 @@ def test_a_git_url_with_a_token_is_refused_before_any_change(host):
 def test_a_held_lock_stops_a_second_deploy_with_the_owners_name(host):
     now = time.time()
     host.run(f"echo '{lock_json('alice@laptop', now, now + 600)}' > {ROOT}/.deploy.lock")
-    run = run_playbook("deploy.yml")
+    run = deploy()
     assert not run.ok
     assert "alice@laptop" in run.output
 
@@ -562,9 +582,10 @@ def test_a_held_lock_stops_a_second_deploy_with_the_owners_name(host):
 def test_a_stale_lock_is_taken_over(host):
     now = time.time()
     host.run(f"echo '{lock_json('bob@gone', now - 7200, now - 3600)}' > {ROOT}/.deploy.lock")
-    run = run_playbook("deploy.yml")
+    run = deploy()
     assert run.ok, run.output[-3000:]
     assert "Took over a stale deploy lock of bob@gone" in run.output
+    assert "is already the current release" in run.output
     assert not host.file(f"{ROOT}/.deploy.lock").exists
 
 
@@ -589,8 +610,8 @@ while True:
 def test_a_port_another_program_takes_stops_the_deploy_before_the_start(host):
     """A program of supervisord that is not the app's takes the web port during the stop: the reap
     may not end it (it is supervised), so the deploy stops before the start, naming it (I6).
-    After the stale lock's deploy the sample app's source is current: nothing is built here, and
-    no release is marked bad (the rollback tests below choose among the bad ones)."""
+    The operator's source is current: nothing is built here, and no release is marked bad (the
+    rollback tests below choose among the bad ones)."""
     before = current_release(host)
     releases = run_ok(host, f"ls {ROOT}/releases").split()
     port = next(process["port"] for process in APP["app_processes"] if "port" in process)
@@ -599,7 +620,7 @@ def test_a_port_another_program_takes_stops_the_deploy_before_the_start(host):
     run_ok(host, f"printf '{conf}' > /etc/supervisor/conf.d/intruder.conf && supervisorctl update intruder")
     try:
         # A changed environment restarts the programs without a build.
-        run = run_playbook("deploy.yml", "-e", json.dumps({"app_env": {"SHIPSHAPE_INTRUDER_TEST": "1"}}))
+        run = deploy("-e", json.dumps({"app_env": {"SHIPSHAPE_INTRUDER_TEST": "1"}}))
         said = " ".join(run.output.split())
         assert not run.ok
         assert f"Port {port} (127.0.0.1) is still held by pid" in said, run.output[-3000:]
@@ -614,7 +635,7 @@ def test_a_port_another_program_takes_stops_the_deploy_before_the_start(host):
             "supervisorctl stop intruder; rm -f /etc/supervisor/conf.d/intruder.conf; supervisorctl update"
         )
     # The port is free again: the next deploy (the environment as before) starts and proves the app.
-    run = run_playbook("deploy.yml")
+    run = deploy()
     assert run.ok, run.output[-3000:]
     assert health(host)[0] == 200
     assert host.file(f"{ROOT}/releases/{before}/.shipshape-status").content_string.startswith("good")
@@ -632,6 +653,9 @@ def test_rollback_goes_to_the_previous_good_release(host, tmp_path):
     assert run.ok, run.output[-3000:]
     previous = current_release(host)
     assert previous < current and previous == chosen[2]
+    # The bad release between them was passed over.
+    between = [r for r in run_ok(host, f"ls {ROOT}/releases").split() if previous < r < current]
+    assert between and marked(host, between, "bad") == between, between
     assert host.file(f"{ROOT}/releases/{previous}/.shipshape-status").content_string.startswith("good")
     code, body = health(host)
     assert code == 200 and body["buildId"] == release_record(host, previous)["build_id"]
@@ -701,7 +725,7 @@ def test_pruning_keeps_current_and_the_release_rollback_would_choose(host):
     rollback_target = [r for r in good if r < current][-1]
     assert len(releases) >= 3 and rollback_target != releases[-2], releases
     # Keep one: every release goes but current and the newest good one older than it, however old.
-    run = run_playbook("deploy.yml", "-e", "app_releases_keep=1")
+    run = deploy("-e", "app_releases_keep=1")
     assert run.ok, run.output[-3000:]
     assert sorted(run_ok(host, f"ls {ROOT}/releases").split()) == sorted({current, rollback_target})
     assert current_release(host) == current
@@ -734,7 +758,7 @@ def test_a_model_change_reaches_nginx_and_a_certificate_moves_the_smoke_tests_to
     make_certificate(host)
     site = SITE
     try:
-        run = run_playbook("deploy.yml", "-e", json.dumps(TLS_MODEL))
+        run = deploy("-e", json.dumps(TLS_MODEL))
         assert run.ok, run.output[-3000:]
         assert "client_max_body_size 25m;" in host.file(site).content_string
         # Plain HTTP only redirects now: the smoke tests went over HTTPS, asking for shop.test.
@@ -746,7 +770,7 @@ def test_a_model_change_reaches_nginx_and_a_certificate_moves_the_smoke_tests_to
         assert "upload under 25m passed, over it 413" in run.output
         assert "websocket upgrade 101" in run.output
     finally:
-        back = run_playbook("deploy.yml")
+        back = deploy()
         assert back.ok, back.output[-3000:]
     assert f"client_max_body_size {APP['app_max_body_size']};" in host.file(site).content_string
     assert health(host)[0] == 200
@@ -759,7 +783,7 @@ def test_a_model_change_that_fails_its_smoke_tests_is_put_back(host):
     make_certificate(host)
     before = current_release(host)
     changed = TLS_MODEL | {"app_env": {"SHIPSHAPE_MODEL_TEST": "2"}, "app_canary_command": "/bin/false"}
-    run = run_playbook("deploy.yml", "-e", json.dumps(changed))
+    run = deploy("-e", json.dumps(changed))
     said = " ".join(run.output.split())
     assert not run.ok
     assert "Check the worker processes a canary job" in said, run.output[-3000:]
@@ -780,5 +804,5 @@ def test_a_model_change_that_fails_its_smoke_tests_is_put_back(host):
     assert health(host)[0] == 200
     assert not host.file(f"{ROOT}/.deploy.lock").exists
     # The inventory as it is: nothing to change.
-    again = run_playbook("deploy.yml")
+    again = deploy()
     assert again.ok and again.recap_changed() == 0, again.output[-3000:]
