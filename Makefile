@@ -17,7 +17,7 @@ export NO_COLOR := 1
 export PY_COLORS := 0
 export ANSIBLE_NOCOLOR := 1
 # The test images are tagged by a hash of their recipe; scenarios read these variables: Debian 12
-# for every scenario but bootstrap, nginx and deploy, which run on Debian 13.
+# for every scenario but nginx and deploy, which run on Debian 13.
 export SHIPSHAPE_TEST_IMAGE = $(shell molecule/image/build.sh --print-tag)
 export SHIPSHAPE_TEST_IMAGE_DEBIAN13 = $(shell molecule/image/build.sh --print-tag trixie)
 
@@ -26,7 +26,7 @@ export SHIPSHAPE_TEST_IMAGE_DEBIAN13 = $(shell molecule/image/build.sh --print-t
 # Three at once on two cores: much of a scenario is waiting (podman exec, systemd, settle
 # periods), and the two flow scenarios alone take most of the run.
 ALL_SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
-SCENARIOS   ?= recovery deploy bootstrap-multi bootstrap postgresql supervisor nginx redis nodejs base
+SCENARIOS   ?= recovery deploy bootstrap-multi postgresql supervisor nginx redis nodejs base
 # Scenarios that exist but do not pass yet, each with its issue: not run by `make test`.
 SCENARIOS_PENDING :=
 JOBS        ?= 3

@@ -1,4 +1,6 @@
-"""bootstrap.yml on one bare host: the firewall, SSH, unattended upgrades and every service."""
+"""bootstrap.yml on one bare host playing a whole server: the firewall, SSH, unattended upgrades and
+every service. prepare.yml bootstrapped it (check mode, for real, a second run that changed nothing,
+the refusals); these tests run before test_deploy.py's, after the first deploy."""
 
 from __future__ import annotations
 
@@ -142,7 +144,7 @@ def test_the_host_is_debian_13_and_runs_the_postgresql_it_packages(host):
 
 
 @pytest.mark.parametrize(
-    "service", ["nginx", "supervisor", f"postgresql@{POSTGRESQL_VERSION}-main", "redis-server"]
+    "service", ["nginx", "supervisor", f"postgresql@{POSTGRESQL_VERSION}-main", "pgbouncer", "redis-server"]
 )
 def test_every_service_runs_and_starts_at_boot(host, service):
     assert host.service(service).is_running
