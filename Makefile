@@ -88,6 +88,11 @@ unit: venv ## Unit tests of the Python plugins and of the sample app
 	cd examples/app && { npm ci --no-audit --no-fund --prefer-offline >/dev/null 2>&1 || \
 	  npm install --no-save --no-audit --no-fund --prefer-offline >/dev/null; } && npm test
 
+# The scenarios' playbook runs (a few hundred) keep Ansible's module payloads from one run to the
+# next (plugins/callback/ansiballz_cache.py): each run would build every module's payload again.
+# Not for the demo and the benchmarks, which pay what an operator's run pays.
+molecule scenario: export SHIPSHAPE_ANSIBALLZ_CACHE := $(CURDIR)/.cache/ansiballz
+
 .PHONY: molecule
 molecule: venv image ## Every molecule scenario, $(JOBS) at a time (logs in .cache/logs)
 	@unlisted="$(filter-out $(SCENARIOS) $(SCENARIOS_PENDING),$(ALL_SCENARIOS))"; \

@@ -34,7 +34,13 @@ def _register_module_utils(directory: Path) -> None:
 
 _register_module_utils(PLUGINS / "module_utils")
 # The project's scripts (scripts/*.py) are tested here too, imported by name.
-for _directory in (PLUGINS / "modules", PLUGINS / "action", PLUGINS / "filter", PLUGINS.parent / "scripts"):
+for _directory in (
+    PLUGINS / "modules",
+    PLUGINS / "action",
+    PLUGINS / "callback",
+    PLUGINS / "filter",
+    PLUGINS.parent / "scripts",
+):
     if str(_directory) not in sys.path:
         sys.path.insert(0, str(_directory))
 
