@@ -12,8 +12,9 @@ when the run starts, and adds the payloads the run built when it ends. Without t
 does nothing: operators' runs, the demo and the deploy benchmark build payloads as Ansible does.
 
 The entries are kept under a key of everything a payload is built from: the versions of
-ansible-core and of the collections (the ``ansible`` package), the Python that runs Ansible, and
-the content of this project's modules and module_utils. A change to any of them starts an empty
+ansible-core and of the collections (the ``ansible`` package's, and the MANIFEST.json of any
+installed in COLLECTIONS_PATHS, as Galaxy installs them), the Python that runs Ansible, and the
+content of this project's modules and module_utils. A change to any of them starts an empty
 cache. Ansible reads an entry with pickle, as it reads its own cache: the directory must be as
 trusted as the project's own plugins (it lives in the checkout, .cache/ansiballz).
 """
@@ -50,8 +51,10 @@ SOURCES = (PROJECT / "plugins" / "modules", PROJECT / "plugins" / "module_utils"
 UNFINISHED = ("-part", ".lock")
 
 
-def cache_key(sources=SOURCES) -> str:
+def cache_key(sources=SOURCES, collection_roots=None) -> str:
     """A hash of everything a payload is built from."""
+    if collection_roots is None:
+        collection_roots = constants.COLLECTIONS_PATHS or []
     digest = hashlib.sha256()
     try:
         collections = metadata.version("ansible")
@@ -62,6 +65,10 @@ def cache_key(sources=SOURCES) -> str:
     for directory in sources:
         for path in sorted(Path(directory).rglob("*.py")):
             digest.update(str(path.relative_to(directory)).encode() + b"\0" + path.read_bytes() + b"\0")
+    # A collection's MANIFEST.json names its version and the checksum of each of its files.
+    for root in collection_roots:
+        for manifest in sorted(Path(root).expanduser().glob("ansible_collections/*/*/MANIFEST.json")):
+            digest.update(str(manifest).encode() + b"\0" + manifest.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 

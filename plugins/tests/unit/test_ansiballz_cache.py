@@ -34,6 +34,17 @@ def test_the_key_follows_the_module_sources(tmp_path: Path):
     assert cache_key((modules, utils)) != key
 
 
+def test_the_key_follows_the_collections_galaxy_installed(tmp_path: Path):
+    root = tmp_path / "collections"
+    manifest = root / "ansible_collections" / "community" / "postgresql" / "MANIFEST.json"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text('{"collection_info": {"version": "3.4.0"}}')
+    key = cache_key((), [root])
+    assert cache_key((), [root]) == key != cache_key((), [])
+    manifest.write_text('{"collection_info": {"version": "3.5.0"}}')
+    assert cache_key((), [root]) != key
+
+
 def test_only_finished_entries_are_copied_and_only_once(tmp_path: Path):
     source, target = tmp_path / "run", tmp_path / "store"
     source.mkdir()
