@@ -45,9 +45,10 @@ options:
         (C(values) of each entry of RV(env)). Only derived, non-secret ones belong here (diagnose gives
         DATABASE_POOL_MAX, UPLOAD_MAX_BYTES, NODE_ENV, APP_NAME, UPLOAD_DIR, PGAPPNAME).
       - C(NAME?PARAM) returns one query parameter of a URL variable, never the URL (its password) - the
-        last value the query gives PARAM, an empty string when the URL has none. Only Prisma's pool
-        parameters may be read so (C(connection_limit), C(pool_timeout)); any other parameter is refused
-        (a libpq URL may carry C(password) in its query).
+        last value the query gives PARAM, an empty string when the URL has none, C(not a number) when
+        it is not digits (a password with an unencoded C(?) or C(&) would otherwise show through). Only
+        Prisma's pool parameters may be read so (C(connection_limit), C(pool_timeout)); any other
+        parameter is refused (a libpq URL may carry C(password) in its query).
       - The default, none, returns names only.
     type: list
     elements: str
@@ -514,7 +515,9 @@ def shown_value(env: Mapping[str, str | None], name: str) -> str | None:
     if value is None or not param:
         return value
     given = parse_qs(urlsplit(value).query, keep_blank_values=True).get(param)
-    return given[-1] if given else ""
+    if not given:
+        return ""
+    return given[-1] if given[-1].isascii() and given[-1].isdigit() else "not a number"
 
 
 def env_state(app_root: str, processes: Sequence[str], shown: Sequence[str] = ()) -> list[dict[str, Any]]:

@@ -263,7 +263,7 @@ def test_a_pool_parameter_of_a_url_is_read_without_the_url(tmp_path: Path):
         "UNSET_URL?connection_limit",
     ]
     [entry] = env_state(str(tmp_path), ["web"], shown)
-    # The last of a repeated parameter (what Prisma's URL parsing keeps); none: empty.
+    # The last of a repeated parameter; none: empty.
     assert entry["values"] == {
         "DATABASE_URL?connection_limit": "2",
         "DATABASE_URL?pool_timeout": "",
@@ -271,6 +271,17 @@ def test_a_pool_parameter_of_a_url_is_read_without_the_url(tmp_path: Path):
     }
     assert entry["expanded"] == ["REDIS_URL?connection_limit"]
     assert SECRET not in json.dumps(entry)
+
+
+def test_a_url_parameter_that_is_not_a_number_is_not_shown(tmp_path: Path):
+    """An unencoded ? and & in a password make part of it look like the query: never returned."""
+    (tmp_path / "shared" / "env").mkdir(parents=True)
+    (tmp_path / "shared" / "env" / "web.env").write_text(
+        "DATABASE_URL='postgresql://shop:a?x&connection_limit=s3cret@127.0.0.1/shop'\n"
+    )
+    [entry] = env_state(str(tmp_path), ["web"], ["DATABASE_URL?connection_limit"])
+    assert entry["values"] == {"DATABASE_URL?connection_limit": "not a number"}
+    assert "s3cret" not in json.dumps(entry)
 
 
 def test_a_url_parameter_that_may_carry_a_password_is_refused(tmp_path: Path, run_module: RunModule):
