@@ -545,8 +545,9 @@ def env_state(app_root: str, processes: Sequence[str], shown: Sequence[str] = ()
             values = {name: shown_value(env, name) for name in shown}
             entry["values"] = {name: value for name, value in values.items() if value is not None}
             # Set, to a value sh computes (None): not returned, but named.
-            variables = {name: name.partition("?")[0] for name in shown}
-            entry["expanded"] = [name for name in shown if variables[name] in env and values[name] is None]
+            entry["expanded"] = [
+                name for name, value in values.items() if value is None and name.partition("?")[0] in env
+            ]
             if syntax_error:
                 entry["syntax_error"] = syntax_error
         entries.append(entry)
